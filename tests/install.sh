@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) and install the plugin with everything it needs. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# CPU build of torch pinned HERE (not in setup.py): on GPU clusters install your CUDA build instead.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[test]"

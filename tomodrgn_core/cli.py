@@ -1,0 +1,54 @@
+"""``tomodrgn <command>``: the reference tomoDRGN command names, each in its own module.
+
+Modules are imported only when their command runs, so ``tomodrgn --help`` stays instant.
+Each command module defines ``add_args(parser)`` and ``main(args)``.
+"""
+import argparse
+import importlib
+import sys
+
+from .errors import TomoDrgnInputError
+
+# name -> (module, one-line help). Add a command by adding a line here.
+COMMANDS = {
+    "downsample": ("tomodrgn_core.commands.downsample", "Fourier-crop an image-series STAR + stacks"),
+    "train_nn": ("tomodrgn_core.commands.train_nn", "Train a homogeneous decoder (no latent)"),
+    "train_vae": ("tomodrgn_core.commands.train_vae", "Train the tilt-series VAE"),
+    "eval_images": ("tomodrgn_core.commands.eval_images", "Embed particles with a trained encoder"),
+    "eval_vol": ("tomodrgn_core.commands.eval_vol", "Generate volumes at given latent values"),
+    "backproject_voxel": ("tomodrgn_core.commands.backproject_voxel", "Weighted back-projection baseline"),
+    "analyze": ("tomodrgn_core.commands.analyze", "PCA/UMAP/k-means of the latent space + volumes"),
+    "analyze_volumes": ("tomodrgn_core.commands.analyze_volumes", "Voxel-space PCA/UMAP of generated volumes"),
+    "pc_traversal": ("tomodrgn_core.commands.pc_traversal", "Volumes along principal components"),
+    "graph_traversal": ("tomodrgn_core.commands.graph_traversal", "Volumes along a latent nearest-neighbour path"),
+    "convergence_nn": ("tomodrgn_core.commands.convergence_nn", "Convergence metrics of train_nn"),
+    "convergence_vae": ("tomodrgn_core.commands.convergence_vae", "Convergence metrics of train_vae"),
+    "filter_star": ("tomodrgn_core.commands.filter_star", "Write a particle subset in the input STAR format"),
+    "subtomo2chimerax": ("tomodrgn_core.commands.subtomo2chimerax", "ChimeraX script placing volumes in the tomogram"),
+    "simulate": ("tomodrgn_core.commands.simulate", "Simulate a small tilt-series particle dataset"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tomodrgn", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="commands:\n" + "\n".join(f"  {k:18s} {v[1]}" for k, v in COMMANDS.items()))
+    p.add_argument("command", choices=list(COMMANDS), metavar="command")
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        _parser().parse_args(argv[:1] or ["--help"])
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"tomodrgn {name}", description=COMMANDS[name][1])
+    module.add_args(sub)
+    args = sub.parse_args(argv[1:])
+    try:
+        module.main(args)
+    except TomoDrgnInputError as err:
+        print(f"tomodrgn {name}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

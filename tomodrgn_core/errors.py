@@ -1,0 +1,21 @@
+"""The one exception type users see for bad input."""
+
+
+class TomoDrgnInputError(Exception):
+    """Bad input: the message is one line naming the file, the row and the fix.
+
+    The CLI prints ``str(err)`` and exits with status 2 instead of a traceback.
+    """
+
+    def __init__(self, message: str, *, path=None, row=None, fix=None):
+        parts = []
+        if path is not None:
+            parts.append(f"{path}")
+        if row is not None:
+            parts.append(f"row {row}")
+        where = ", ".join(parts)
+        text = f"{where}: {message}" if where else message
+        if fix:
+            text += f" -> fix: {fix}"
+        super().__init__(text.replace("\n", " "))
+        self.path, self.row, self.fix = path, row, fix
