@@ -31,3 +31,13 @@ SOURCE_ROW = "source_row"          # int, row of the particle in the source STAR
 REQUIRED = [PARTICLE_INDEX, PARTICLE_ID, TOMO_ID, IMAGE_PATH, IMAGE_INDEX, PIXEL_SIZE, BOX,
             ROT, TILT, PSI, SHIFT_X, SHIFT_Y, DEFOCUS_U, DEFOCUS_V, DEFOCUS_ANGLE, VOLTAGE, CS,
             AMP_CONTRAST, PHASE_SHIFT, DOSE, TILT_ANGLE, TILT_WEIGHT, VISIBLE]
+
+# added by the particle I/O (optional columns every reader fills)
+SOURCE_IMAGE_ROW = "source_image_row"  # int, 0-based row of this tilt image in the source STAR's image
+                                       # block (Warp/cryoSRPNT); -1 for RELION 5 (one row per particle)
+FRAME = "frame"                    # int, 0-based tilt frame of the tilt series (RELION 5: row of the
+                                   # tomogram block and slice of the 2D stack); Warp: position in its group
+
+OPTIONAL = [COORD_X, COORD_Y, COORD_Z, SOURCE_ROW, SOURCE_IMAGE_ROW, FRAME]
+ALL_COLUMNS = REQUIRED + OPTIONAL
+SOURCES = ("warp", "cryosrpnt", "relion5")

@@ -1,0 +1,62 @@
+"""load_particles: any supported STAR -> ParticleSet."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import TomoDrgnInputError
+from . import _schema as S
+from ._detect import detect_source, relion5_files
+from ._particleset import ParticleSet
+from ._paths import resolve_stacks
+from ._relion5 import read_relion5
+from ._stacks import check_stacks
+from ._star import read_star
+from ._warp import image_block, read_warp
+
+SOURCE_CHOICES = ("auto",) + S.SOURCES
+
+
+def load_particles(star_path, source_software: str = "auto", datadir=None, tomograms_star=None) -> ParticleSet:
+    """Read a Warp/M or cryoSRPNT image-series STAR, or a RELION 5 optimisation set / particles STAR.
+
+    ``source_software``: 'auto' (detect by required columns) or one of 'warp', 'cryosrpnt', 'relion5'.
+    ``datadir``: extra folder for relative stack paths. ``tomograms_star``: RELION 5 tomograms STAR when
+    a particles STAR is given and neither an optimisation set nor a single *_tomograms.star sits beside it.
+    """
+    if source_software not in SOURCE_CHOICES:
+        raise TomoDrgnInputError(f"unknown source software '{source_software}'", path=star_path,
+                                 fix=f"use one of {', '.join(SOURCE_CHOICES)}")
+    blocks = read_star(star_path)
+    source = detect_source(blocks, star_path) if source_software == "auto" else source_software
+    if source == "relion5":
+        particles_path, pblocks, tomos_path, opt_path = relion5_files(star_path, blocks, tomograms_star)
+        table = read_relion5(pblocks, particles_path, read_star(tomos_path), tomos_path)
+        rows = table[S.SOURCE_ROW].to_numpy() + 1
+        stack_star = particles_path
+        origin = {"particle_blocks": pblocks, "particles_path": particles_path, "tomograms_path": tomos_path,
+                  "optimisation_set": opt_path, "image_block": image_block(pblocks)}
+    else:
+        table = read_warp(blocks, star_path)
+        rows = table[S.SOURCE_IMAGE_ROW].to_numpy() + 1
+        stack_star = star_path
+        origin = {"blocks": blocks, "image_block": image_block(blocks)}
+    table[S.IMAGE_PATH] = resolve_stacks(table[S.IMAGE_PATH].to_numpy(dtype=object), stack_star, datadir, rows)
+    _check_pixel_size(table, stack_star, rows)
+    table[S.BOX] = check_stacks(table[S.IMAGE_PATH].to_numpy(dtype=object), table[S.IMAGE_INDEX].to_numpy(),
+                                stack_star, rows)
+    return ParticleSet(table[S.ALL_COLUMNS], source, star_path, origin)
+
+
+def _check_pixel_size(table, star_path, rows) -> None:
+    px = table[S.PIXEL_SIZE].to_numpy(np.float64)
+    bad = ~np.isfinite(px) | (px <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise TomoDrgnInputError(f"invalid pixel size {px[i]}", path=star_path, row=int(rows[i]),
+                                 fix="set rlnImagePixelSize (A/px) for every particle")
+    odd = np.abs(px - px[0]) > 1e-4 * px[0]
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise TomoDrgnInputError(f"mixed pixel sizes: {px[i]:g} A/px here, {px[0]:g} A/px in the first row",
+                                 path=star_path, row=int(rows[i]),
+                                 fix="rescale all particles to one pixel size, or train them separately")
