@@ -1,0 +1,124 @@
+"""Every bad input ends in one TomoDrgnInputError line naming the file, the row and the fix."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tomodrgn_core.errors import TomoDrgnInputError
+from tomodrgn_core.io import load_particles, read_star, write_image_series, write_star
+from tomodrgn_core.io import schema as S
+from test_io_warp import make_set, make_table
+from test_io_relion5 import FIX, PARTICLES, TOMOS
+
+
+def _err(star, **kw) -> str:
+    with pytest.raises(TomoDrgnInputError) as info:
+        load_particles(star, **kw)
+    msg = str(info.value)
+    assert "\n" not in msg and "fix:" in msg
+    return msg
+
+
+def _rewrite(star, out, edit):
+    blocks = read_star(star)
+    blocks["particles"] = edit(blocks["particles"].copy())
+    write_star(out, blocks)
+    return out
+
+
+def test_missing_columns(tmp_path):
+    _, _, star = make_set(tmp_path)
+    bad = _rewrite(star, tmp_path / "bad.star", lambda d: d.drop(columns=["rlnCtfBfactor", "rlnVoltage"]))
+    msg = _err(bad)
+    assert str(bad) in msg and "row header" in msg and "_rlnCtfBfactor" in msg and "_rlnVoltage" in msg
+
+
+def test_missing_stack_lists_every_place_looked(tmp_path):
+    _, _, star = make_set(tmp_path)
+    star.with_suffix(".mrcs").unlink()
+    msg = _err(star, datadir=tmp_path / "elsewhere")
+    assert str(star) in msg and "row 1" in msg and "looked in" in msg
+    for place in (tmp_path / "elsewhere", tmp_path, tmp_path.parent, Path.cwd()):
+        assert str(place / "parts.mrcs") in msg
+
+
+def test_unreadable_stack(tmp_path):
+    _, _, star = make_set(tmp_path)
+    star.with_suffix(".mrcs").write_bytes(b"not an mrc file at all")
+    msg = _err(star)
+    assert str(star) in msg and "row 1" in msg and "parts.mrcs" in msg
+
+
+def test_index_past_end_of_stack(tmp_path):
+    _, _, star = make_set(tmp_path)
+    bad = _rewrite(star, tmp_path / "bad.star",
+                   lambda d: d.assign(rlnImageName=d["rlnImageName"].where(d.index != 6, "000999@parts.mrcs")))
+    msg = _err(bad)
+    assert "row 7" in msg and "999" in msg and "past the end" in msg
+
+
+def test_mixed_box_sizes(tmp_path):
+    make_set(tmp_path, name="a.star")
+    make_set(tmp_path, name="b.star", box=20)
+    a, b = read_star(tmp_path / "a.star")["particles"], read_star(tmp_path / "b.star")["particles"]
+    b["rlnGroupName"] = b["rlnGroupName"] + "_b"
+    import pandas as pd
+    write_star(tmp_path / "mixed.star", {"particles": pd.concat([a, b], ignore_index=True)})
+    msg = _err(tmp_path / "mixed.star")
+    assert "mixed box sizes" in msg and f"row {len(a) + 1}" in msg
+
+
+def test_mixed_pixel_sizes(tmp_path):
+    _, _, star = make_set(tmp_path)
+    bad = _rewrite(star, tmp_path / "bad.star",
+                   lambda d: d.assign(rlnImagePixelSize=np.where(d.index == 9, 5.0, d["rlnImagePixelSize"])))
+    msg = _err(bad)
+    assert "mixed pixel sizes" in msg and "row 10" in msg
+
+
+def test_zero_visible_tilts(tmp_path):
+    blocks = read_star(PARTICLES)
+    vis = blocks["particles"]["rlnTomoVisibleFrames"].copy()
+    vis.iloc[3] = "[" + ",".join(["0"] * 37) + "]"
+    blocks["particles"]["rlnTomoVisibleFrames"] = vis
+    write_star(tmp_path / "p.star", blocks)
+    msg = _err(tmp_path / "p.star", tomograms_star=TOMOS, datadir=FIX)
+    assert str(tmp_path / "p.star") in msg and "row 4" in msg and "zero visible tilts" in msg
+
+
+@pytest.mark.filterwarnings("ignore:Data array contains NaN")
+def test_nan_pixels_found_lazily_naming_stack_and_slice(tmp_path):
+    table = make_table()
+    images = np.zeros((len(table), 16, 16), np.float32)
+    images[4, 2, 3] = np.nan
+    star = write_image_series(table, images, tmp_path / "nan.star")
+    ps = load_particles(star)  # loading does not read pixels
+    assert ps.images(np.arange(4)).shape == (4, 16, 16)
+    with pytest.raises(TomoDrgnInputError) as info:
+        ps.images(np.arange(8))
+    msg = str(info.value)
+    assert "nan.mrcs" in msg and "slice 5" in msg and "row 4" in msg and "NaN" in msg and "fix:" in msg
+
+
+def test_empty_files(tmp_path):
+    (tmp_path / "empty.star").write_text("")
+    assert "empty" in _err(tmp_path / "empty.star")
+    _, _, star = make_set(tmp_path)
+    norows = _rewrite(star, tmp_path / "norows.star", lambda d: d.iloc[:0])
+    assert "no rows" in _err(norows)
+
+
+def test_unparseable_and_unknown_star(tmp_path):
+    (tmp_path / "junk.star").write_bytes(b"\x00\x01 garbage \xff\n data_x \n loop_ _a \n 1 2 3 \n")
+    msg = _err(tmp_path / "junk.star")
+    assert str(tmp_path / "junk.star") in msg
+    write_star(tmp_path / "other.star", {"x": {"rlnFoo": 1}})
+    assert "cannot tell the particle format" in _err(tmp_path / "other.star")
+    assert "unknown source software" in _err(tmp_path / "other.star", source_software="dynamo")
+    assert "not found" in _err(tmp_path / "missing.star")
+
+
+def test_relion5_without_tomograms_star(tmp_path):
+    shutil.copy(PARTICLES, tmp_path / "p.star")
+    assert "tomograms STAR" in _err(tmp_path / "p.star", datadir=FIX)
