@@ -8,12 +8,14 @@ protein; Warp/RELION stacks are usually contrast-inverted (white protein), hence
 """
 import math
 
+import numpy as np
 import torch
 
 
 def electron_wavelength(voltage_kv: torch.Tensor | float) -> torch.Tensor:
     """Relativistic electron wavelength in Angstrom."""
-    v = torch.as_tensor(voltage_kv, dtype=torch.float64) * 1000.0
+    v = torch.as_tensor(voltage_kv if torch.is_tensor(voltage_kv) else np.array(voltage_kv, dtype=np.float64),
+                        dtype=torch.float64) * 1000.0
     return 12.2643247 / torch.sqrt(v + 0.978466e-6 * v ** 2)
 
 
@@ -27,7 +29,7 @@ def compute_ctf(freqs: torch.Tensor, defocus_u, defocus_v, defocus_angle, voltag
     dev, dt = freqs.device, freqs.dtype
 
     def col(v):
-        return torch.as_tensor(v, device=dev, dtype=dt).unsqueeze(-1)
+        return torch.as_tensor(np.array(v, dtype=np.float64) if not torch.is_tensor(v) else v, device=dev, dtype=dt).unsqueeze(-1)
 
     dfu, dfv, dfang = col(defocus_u), col(defocus_v), col(defocus_angle) * (math.pi / 180)
     lam = col(electron_wavelength(voltage).to(dt))

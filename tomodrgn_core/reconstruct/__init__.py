@@ -1,0 +1,4 @@
+"""Classical reconstruction (weighted Fourier back-projection), the baseline for the decoder."""
+from ._backproject import backproject, shift_images
+
+__all__ = ["backproject", "shift_images"]

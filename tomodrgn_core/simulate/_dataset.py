@@ -1,0 +1,142 @@
+"""simulate(): a small, realistic tilt-series particle dataset with known classes, in memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import physics as P
+from ..io import _schema as S
+from ._blobs import BlobModel, domain, pad_models, project_blobs, random_molecule, render_volumes
+from ._tilts import dose_symmetric_scheme
+
+
+@dataclass
+class SimulatedDataset:
+    table: pd.DataFrame          # canonical particle table (one row per tilt image)
+    images: np.ndarray           # (n_rows, D, D) float32, contrast-inverted (white protein) like Warp
+    volumes: np.ndarray          # (n_classes, D, D, D) ground truth
+    labels: np.ndarray           # (n_particles,) class of each particle
+    particle_poses: np.ndarray   # (n_particles, 3, 3) A_p (tomogram frame)
+    stage_tilts: np.ndarray      # (n_tilts,) acquisition order
+    doses: np.ndarray            # (n_tilts,)
+    tomo_of_particle: np.ndarray  # (n_particles,) int
+    visible: np.ndarray          # (n_particles, n_tilts) bool
+    defocus: np.ndarray          # (n_tomos, n_tilts) A
+    continuous: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_particles,) motion parameter
+    pixel_size: float = 1.0
+    models: list = field(default_factory=list)
+
+
+def random_rotations(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform rotations on SO(3) from random unit quaternions."""
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def _class_models(box: int, n_classes: int, rng: np.random.Generator) -> list[BlobModel]:
+    """Class 0 is the core; class k >= 1 adds domains 1..k (presence of domains, as assembly states)."""
+    core = random_molecule(box, 24, rng)
+    dirs = [np.array([1.0, 0.3, 0.2]), np.array([-0.4, 1.0, -0.3]), np.array([0.2, -0.5, 1.0]),
+            np.array([-1.0, -0.6, 0.4])]
+    doms = [domain(box, dirs[k % len(dirs)], 6, rng) for k in range(max(0, n_classes - 1))]
+    models = [core]
+    for k in range(1, n_classes):
+        m = core
+        for d in doms[:k]:
+            m = m + d
+        models.append(m)
+    return models
+
+
+def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_classes: int = 2,
+             snr: float | None = 0.1, seed: int = 0, max_tilt: float = 60.0, tilt_step: float = 3.0,
+             dose_per_tilt: float = 3.0, n_tomos: int = 2, drop_tilts: int = 0, max_shift_px: float = 0.0,
+             continuous: bool = False, defocus_range=(15000.0, 35000.0),
+             voltage: float = 300.0, cs: float = 2.7, amp_contrast: float = 0.1) -> SimulatedDataset:
+    """Simulate particles: random poses, dose-symmetric tilts, CTF, dose attenuation, cos(tilt) signal loss,
+    Gaussian noise to ``snr`` (signal variance / noise variance over the untilted images; None = noiseless),
+    ``drop_tilts`` random tilts removed per particle (variable tilt counts), optional in-plane shifts and a
+    continuous motion of the last domain (``continuous=True``: per-particle parameter in [0, 1]).
+    """
+    rng = np.random.default_rng(seed)
+    models = _class_models(box, n_classes, rng)
+    labels = rng.integers(0, n_classes, size=n_particles)
+    motion = rng.uniform(0, 1, size=n_particles) if continuous else np.zeros(n_particles)
+    per_particle = [models[k] for k in labels]
+    if continuous:  # the core plus a domain sliding along the surface by up to 0.15 box
+        base = models[0]
+        move = domain(box, np.array([0.0, 0.0, 1.0]), 6, np.random.default_rng(seed + 1))
+        shift = np.array([0.15 * box, 0.0, 0.0])
+        per_particle = [base + BlobModel(move.centers + t * shift, move.sigmas, move.amps) for t in motion]
+    angles, doses = dose_symmetric_scheme(max_tilt, tilt_step, dose_per_tilt)
+    nt = len(angles)
+    A_p = random_rotations(n_particles, rng)
+    stage = P.euler_to_matrix(np.zeros(nt), angles, np.zeros(nt))  # (nt, 3, 3) rotation about y
+    A = np.einsum("tij,njk->ntik", stage, A_p).reshape(-1, 3, 3)
+    tomo = rng.integers(0, n_tomos, size=n_particles)
+    defocus = rng.uniform(*defocus_range, size=(n_tomos, 1)) + rng.normal(0, 500, size=(n_tomos, nt))
+    visible = np.ones((n_particles, nt), bool)
+    for i in range(n_particles):  # choose which tilts each particle loses (metadata only)
+        if drop_tilts:
+            visible[i, rng.choice(np.arange(1, nt), size=drop_tilts, replace=False)] = False
+    c, s, a = pad_models(per_particle)
+    rep = np.repeat(np.arange(n_particles), nt)
+    proj = project_blobs(c[rep], s[rep], a[rep], A, box)
+    shifts = rng.uniform(-max_shift_px, max_shift_px, size=(n_particles * nt, 2)) if max_shift_px else np.zeros((n_particles * nt, 2))
+
+    df = defocus[tomo].reshape(-1)
+    astig = np.repeat(rng.uniform(0, 300, n_particles), nt)
+    ang_astig = np.repeat(rng.uniform(0, 180, n_particles), nt)
+    dose_rows = np.tile(doses, n_particles)
+    tilt_rows = np.tile(angles, n_particles)
+    images = _form_images(proj, box, pixel_size, df + astig / 2, df - astig / 2, ang_astig, dose_rows,
+                          shifts, voltage, cs, amp_contrast)
+    images *= np.cos(np.deg2rad(tilt_rows))[:, None, None].astype(np.float32)
+    if snr is not None:
+        signal_var = images[tilt_rows == 0].var()
+        images += rng.normal(scale=np.sqrt(signal_var / snr), size=images.shape).astype(np.float32)
+
+    eul = P.matrix_to_euler(A)
+    tomo_names = np.array([f"tomo{t:02d}" for t in range(n_tomos)])
+    coords = rng.uniform(0, 4000, size=(n_particles, 3))
+    table = pd.DataFrame({
+        S.PARTICLE_INDEX: rep, S.PARTICLE_ID: [f"{tomo_names[tomo[i]]}_{i:05d}" for i in rep],
+        S.TOMO_ID: tomo_names[tomo[rep]], S.IMAGE_PATH: "", S.IMAGE_INDEX: np.arange(len(rep)),
+        S.PIXEL_SIZE: pixel_size, S.BOX: box, S.ROT: eul[:, 0], S.TILT: eul[:, 1], S.PSI: eul[:, 2],
+        S.SHIFT_X: shifts[:, 0] * pixel_size, S.SHIFT_Y: shifts[:, 1] * pixel_size,
+        S.DEFOCUS_U: df + astig / 2, S.DEFOCUS_V: df - astig / 2, S.DEFOCUS_ANGLE: ang_astig,
+        S.VOLTAGE: voltage, S.CS: cs, S.AMP_CONTRAST: amp_contrast, S.PHASE_SHIFT: 0.0,
+        S.DOSE: dose_rows, S.TILT_ANGLE: tilt_rows, S.TILT_WEIGHT: np.cos(np.deg2rad(tilt_rows)),
+        S.VISIBLE: visible.reshape(-1), S.COORD_X: coords[rep, 0], S.COORD_Y: coords[rep, 1],
+        S.COORD_Z: coords[rep, 2],
+    })
+    keep = visible.reshape(-1)
+    table = table[keep].reset_index(drop=True)
+    table[S.IMAGE_INDEX] = np.arange(len(table))
+    return SimulatedDataset(table, images[keep], render_volumes(models, box), labels, A_p, angles, doses, tomo,
+                            visible, defocus, motion, pixel_size, models)
+
+
+def _form_images(proj, box, pixel_size, dfu, dfv, dfang, dose, shifts_px, voltage, cs, w) -> np.ndarray:
+    """-(CTF * dose attenuation * FT(projection)), shifted by +origin; batched in chunks."""
+    lat = P.lattice_2d(box, dtype=torch.float64)[:, :2]
+    freqs = lat / pixel_size
+    kmag = freqs.norm(dim=-1)
+    out = np.empty_like(proj)
+    for s0 in range(0, len(proj), 2048):
+        sl = slice(s0, s0 + 2048)
+        f = P.fft2_center(torch.as_tensor(proj[sl], dtype=torch.float64)).reshape(-1, box * box)
+        weight = P.dose_attenuation(torch.as_tensor(dose[sl]), kmag)
+        weight = weight * P.compute_ctf(freqs, dfu[sl], dfv[sl], dfang[sl], voltage, cs, w)
+        phase = torch.exp(-2j * torch.pi * (lat @ torch.as_tensor(shifts_px[sl], dtype=torch.float64).T).T)
+        img = P.ifft2_center((f * weight * phase).reshape(-1, box, box)).real
+        out[sl] = (-img).numpy().astype(np.float32)
+    return out
