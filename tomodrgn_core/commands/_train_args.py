@@ -1,0 +1,39 @@
+"""Flags shared by train_nn and train_vae (names as the reference tomoDRGN)."""
+import argparse
+
+
+def add_common(p: argparse.ArgumentParser, default_dec_dim: int) -> None:
+    p.add_argument("particles", help="input STAR (Warp/M image series, RELION 5 optimisation set, ...)")
+    p.add_argument("-o", "--outdir", required=True, help="output folder")
+    p.add_argument("--source-software", default="auto", help="auto|warp|cryosrpnt|relion5")
+    p.add_argument("--datadir", default=None, help="folder holding the image stacks, if not beside the STAR")
+    p.add_argument("--ind", default=None, help="pickled/npy particle indices to train on")
+    p.add_argument("--uninvert-data", action="store_true", help="do not invert data sign")
+    p.add_argument("-n", "--num-epochs", type=int, default=20, help="epochs (numbered from 0)")
+    p.add_argument("-b", "--batch-size", type=int, default=1, help="particles per batch")
+    p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    p.add_argument("--wd", type=float, default=0.0, help="AdamW weight decay")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", type=int, default=1, help="checkpoint every N epochs")
+    p.add_argument("--log-interval", type=int, default=0, help="log every N particles within an epoch (0: per epoch)")
+    p.add_argument("--load", default=None, help="weights.<epoch>.pkl to resume from, or 'latest'")
+    p.add_argument("--force", action="store_true", help="start over in an output folder that holds a run")
+    p.add_argument("--lazy", action="store_true", help="stream preprocessed images from disk (data larger than memory)")
+    p.add_argument("--cache-dir", default=None, help="where to cache preprocessed images (default: the output folder)")
+    p.add_argument("--sample-ntilts", type=int, default=None, help="tilts sampled per particle (default: fewest of any particle)")
+    p.add_argument("--l-dose-mask", action="store_true", help="mask frequencies past the optimal exposure")
+    p.add_argument("--recon-dose-weight", action="store_true", help="weight errors by exposure attenuation")
+    p.add_argument("--recon-tilt-weight", action="store_true", help="weight errors by cos(tilt)")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N")
+    p.add_argument("--multigpu", action="store_true", help="DistributedDataParallel over all visible GPUs")
+    p.add_argument("--num-workers", type=int, default=0, help="CPU threads for torch (0: torch default)")
+    p.add_argument("--dec-dim", "--dim", dest="dec_dim", type=int, default=default_dec_dim, help="decoder width")
+    p.add_argument("--dec-layers", "--layers", dest="dec_layers", type=int, default=3, help="decoder depth")
+    p.add_argument("--feat-sigma", type=float, default=0.5, help="Gaussian featurisation scale")
+
+
+def set_threads(args) -> None:
+    if args.num_workers:
+        import torch
+        torch.set_num_threads(args.num_workers)

@@ -1,0 +1,48 @@
+"""tomodrgn eval_vol: volumes from a trained model at given latent values."""
+import argparse
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", required=True, help="weights.<epoch>.pkl (or the training folder: last epoch)")
+    p.add_argument("--config", default=None, help="config.yaml (accepted for compatibility; read from weights)")
+    p.add_argument("-o", "--outdir", required=True, help="output folder (or .mrc path for a single volume)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-z", type=float, nargs="+", help="one latent point (zdim values)")
+    g.add_argument("--zfile", help="text/npy/pkl file of latent points, one per row")
+    p.add_argument("--Apix", type=float, default=None, help="pixel size to write (default: from training)")
+    p.add_argument("-d", "--downsample", type=int, default=None, help="Fourier-crop volumes to this box")
+    p.add_argument("--flip", action="store_true", help="mirror along z (change hand)")
+    p.add_argument("--invert", action="store_true", help="invert contrast")
+    p.add_argument("--prefix", default="vol_", help="file name prefix")
+    p.add_argument("--device", default=None)
+
+
+def read_z(path: str):
+    import pickle
+
+    import numpy as np
+
+    if path.endswith(".pkl"):
+        with open(path, "rb") as f:
+            return np.asarray(pickle.load(f), dtype=np.float32)
+    if path.endswith(".npy"):
+        return np.load(path).astype(np.float32)
+    if path.endswith(".npz"):
+        return np.load(path)["mu"].astype(np.float32)
+    return np.loadtxt(path, dtype=np.float32, ndmin=2)
+
+
+def main(args) -> None:
+    from pathlib import Path
+
+    from ..evaluation import generate_volumes, load_model, volume_pixel_size, write_volumes
+
+    model, cfg = load_model(args.weights, device=args.device)
+    z = None
+    if cfg["model"]["zdim"]:
+        z = read_z(args.zfile) if args.zfile else ([args.z] if args.z else None)
+    vols = generate_volumes(model, cfg, z, box=args.downsample, flip=args.flip, invert=args.invert)
+    apix = args.Apix or volume_pixel_size(cfg, args.downsample)
+    out = Path(args.outdir)
+    paths = write_volumes(vols, [out] if out.suffix == ".mrc" and len(vols) == 1 else out, apix, args.prefix)
+    print(f"wrote {len(paths)} volume(s) at {apix:.4g} A/px: {paths[0]}{' ...' if len(paths) > 1 else ''}")

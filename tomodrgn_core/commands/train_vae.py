@@ -1,0 +1,26 @@
+"""tomodrgn train_vae: train the tilt-series VAE (heterogeneous reconstruction)."""
+import argparse
+
+from ._train_args import add_common, set_threads
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    add_common(p, default_dec_dim=256)
+    p.add_argument("--zdim", type=int, default=128, help="latent dimension")
+    p.add_argument("--enc-dim-A", type=int, default=256)
+    p.add_argument("--enc-layers-A", type=int, default=3)
+    p.add_argument("--out-dim-A", type=int, default=128, help="intermediate (per-tilt) encoding size")
+    p.add_argument("--enc-dim-B", type=int, default=256)
+    p.add_argument("--enc-layers-B", type=int, default=3)
+    p.add_argument("--pooling-function", default="concatenate",
+                   choices=["concatenate", "max", "mean", "median", "set_encoder"])
+    p.add_argument("--beta", type=float, default=None, help="KLD weight (default 1/zdim, scaled by 1/(D^2 ntilts))")
+
+
+def main(args) -> None:
+    set_threads(args)
+    if args.multigpu:
+        from ..train.ddp import launch
+        return launch(args, zdim=args.zdim)
+    from ..train import train
+    train(args, zdim=args.zdim)

@@ -1,0 +1,112 @@
+"""Device-resident tilt-series data and vectorised per-particle tilt sampling."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import physics as P
+from ..io import _schema as S
+from ._preprocess import normalization_std, window_mask
+
+CTF_COLUMNS = [S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE, S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT]
+
+
+@dataclass
+class Batch:
+    particles: torch.Tensor  # (B,) particle indices
+    rows: torch.Tensor       # (B, n) table rows of the sampled tilts
+    ht: torch.Tensor         # (B, n, Pw) normalised Hartley values in the window
+    rot: torch.Tensor        # (B, n, 3, 3) pose of each tilt image
+    ctf: torch.Tensor        # (B, n, Pw) CTF in the window
+    dose: torch.Tensor       # (B, n) cumulative exposure
+    tilt_weight: torch.Tensor  # (B, n)
+
+
+def half_lattice(coords: torch.Tensor):
+    """Split the (centrosymmetric) window lattice into pairs (k, -k) so that the decoder runs on half the
+    points: one network evaluation gives the Hartley values at both k and -k.
+
+    Returns (half, mirror, mirror_weight): window indices of k (y > 0, or y == 0 and x >= 0), of -k, and a
+    0/1 weight that drops the duplicate of the origin (its own mirror).
+    """
+    D2 = torch.round(coords[:, :2] * 1e6).long()  # exact integer keys for the lookup
+    key = {tuple(k): i for i, k in enumerate(D2.tolist())}
+    x, y = coords[:, 0], coords[:, 1]
+    half = torch.nonzero((y > 0) | ((y == 0) & (x >= 0))).squeeze(1)
+    mirror = torch.tensor([key[(-a, -b)] for a, b in D2[half].tolist()], device=coords.device)
+    weight = (mirror != half).float()
+    return half, mirror, weight
+
+
+class TiltSeriesData:
+    """All per-tilt arrays as tensors on ``device``; images on the device too unless ``lazy``.
+
+    ``lazy``: the preprocessed Hartley rows stay in the on-disk memmap and each batch reads only its rows,
+    so memory does not grow with the dataset.
+    """
+
+    def __init__(self, particle_set, preprocessed_path, device="cpu", lazy: bool = False, norm_std=None,
+                 sample_ntilts: int | None = None):
+        t = particle_set.table
+        self.device = torch.device(device)
+        self.D = particle_set.box
+        self.pixel_size = particle_set.pixel_size
+        self.n_particles = particle_set.n_particles
+        mm = np.load(preprocessed_path, mmap_mode="r")
+        self.norm_std = float(norm_std) if norm_std else normalization_std(mm)
+        self.lazy = lazy
+        self._mm = mm
+        self.ht = None if lazy else torch.from_numpy(np.asarray(mm) / np.float32(self.norm_std)).to(self.device)
+        f32 = dict(device=self.device, dtype=torch.float32)
+        self.rot = torch.as_tensor(P.euler_to_matrix(t[S.ROT], t[S.TILT], t[S.PSI]), **f32)
+        self.ctf_params = torch.as_tensor(np.array(t[CTF_COLUMNS], dtype=np.float64), **f32)
+        self.dose = torch.as_tensor(np.array(t[S.DOSE], dtype=np.float64), **f32)
+        self.tilt_weight = torch.as_tensor(np.array(t[S.TILT_WEIGHT], dtype=np.float64), **f32)
+        self.ntilts = torch.as_tensor(particle_set.ntilts, device=self.device)
+        self.offsets = torch.as_tensor(particle_set.row_offsets[:-1], device=self.device)
+        self.min_ntilts = int(particle_set.ntilts.min())
+        self.n_sample = int(sample_ntilts or self.min_ntilts)
+        mask = window_mask(self.D).to(self.device)
+        self.coords = P.lattice_2d(self.D, device=self.device)[mask]  # (Pw, 3) cycles/px
+        self.freqs = self.coords[:, :2] / self.pixel_size                # (Pw, 2) 1/A
+        self.kmag = self.freqs.norm(dim=-1)
+        self.half, self.mirror, self.mirror_weight = half_lattice(self.coords)
+        self.inference_rows = self._lowest_dose_rows(particle_set)
+
+    def _lowest_dose_rows(self, particle_set) -> torch.Tensor:
+        """(N, n) fixed tilt choice for inference: each particle's n lowest-exposure tilts."""
+        dose = particle_set.table[S.DOSE].to_numpy()
+        keys = np.full((self.n_particles, int(particle_set.ntilts.max())), np.inf)
+        cols = np.arange(keys.shape[1])
+        valid = cols[None, :] < particle_set.ntilts[:, None]
+        rows = particle_set.row_offsets[:-1, None] + cols[None, :]
+        keys[valid] = dose[rows[valid]]
+        order = np.argsort(keys, axis=1, kind="stable")[:, : self.n_sample]
+        return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.device)
+
+    def sample_rows(self, particles: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""
+        nmax = int(self.ntilts[particles].max())
+        keys = torch.rand(len(particles), nmax, device=self.device, generator=generator)
+        keys[torch.arange(nmax, device=self.device)[None, :] >= self.ntilts[particles][:, None]] = 2.0
+        pick = keys.argsort(dim=1)[:, : self.n_sample]
+        return self.offsets[particles][:, None] + pick
+
+    def batch(self, particles: torch.Tensor, random: bool, generator=None) -> Batch:
+        rows = self.sample_rows(particles, generator) if random else self.inference_rows[particles]
+        flat = rows.reshape(-1)
+        if self.lazy:
+            r = flat.cpu().numpy()
+            order = np.argsort(r)
+            block = np.empty((len(r), self._mm.shape[1]), np.float32)
+            block[order] = self._mm[r[order]]  # sorted reads from the memmap
+            ht = torch.from_numpy(block / np.float32(self.norm_std)).to(self.device, non_blocking=True)
+        else:
+            ht = self.ht[flat]
+        p = self.ctf_params[flat]
+        ctf = P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
+        B, n = rows.shape
+        return Batch(particles, rows, ht.reshape(B, n, -1), self.rot[flat].reshape(B, n, 3, 3),
+                     ctf.reshape(B, n, -1), self.dose[flat].reshape(B, n), self.tilt_weight[flat].reshape(B, n))

@@ -1,0 +1,66 @@
+"""Once-per-dataset preprocessing, cached on disk and reused by every later run and by analysis.
+
+Each tilt image is contrast-inverted (unless ``invert_data`` is False), shifted by -origin (so the
+particle sits at the box centre), Hartley-transformed, and its values inside the circular window
+(radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import physics as P
+from ..io import _schema as S
+from ..reconstruct import shift_images
+
+
+def window_mask(D: int) -> torch.Tensor:
+    """(D*D,) bool: the lattice points that the encoder sees and the decoder predicts."""
+    return P.circular_mask(D, radius=D // 2 - 0.5)
+
+
+def cache_key(particle_set, invert_data: bool) -> str:
+    """Identifies a dataset's preprocessing: STAR path + mtime, row count, box, inversion."""
+    st = os.stat(particle_set.star_path)
+    stamp = json.dumps([str(Path(particle_set.star_path).resolve()), st.st_mtime_ns, len(particle_set.table),
+                        particle_set.box, bool(invert_data)])
+    return hashlib.sha1(stamp.encode()).hexdigest()[:12]
+
+
+def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int = 2048, log=print) -> Path:
+    """Write (or reuse) ``cache_dir/preprocessed.<key>.npy``; returns its path."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"preprocessed.{cache_key(particle_set, invert_data)}.npy"
+    if path.exists():
+        log(f"reusing preprocessed images {path}")
+        return path
+    t = particle_set.table
+    D = particle_set.box
+    inside = window_mask(D)
+    n = len(t)
+    tmp = path.with_suffix(".partial.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, int(inside.sum())))
+    sign = -1.0 if invert_data else 1.0
+    shifts = t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(np.float64) / particle_set.pixel_size
+    for s0 in range(0, n, chunk):
+        rows = np.arange(s0, min(n, s0 + chunk))
+        img = torch.from_numpy(particle_set.images(rows)).to(torch.float64) * sign
+        img = shift_images(img, -torch.from_numpy(shifts[rows]))
+        out[rows] = P.ht2_center(img).reshape(len(rows), -1)[:, inside].numpy().astype(np.float32)
+    out.flush()
+    del out
+    os.replace(tmp, path)
+    log(f"preprocessed {n} tilt images -> {path}")
+    return path
+
+
+def normalization_std(ht: np.ndarray, max_rows: int = 4096) -> float:
+    """Std of the Hartley values over (a sample of) the dataset, used to scale targets to ~unit variance."""
+    idx = np.linspace(0, len(ht) - 1, min(len(ht), max_rows)).astype(np.int64)
+    return float(np.asarray(ht[idx], dtype=np.float64).std())

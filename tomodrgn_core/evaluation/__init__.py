@@ -1,0 +1,116 @@
+"""Trained models in use: load, generate volumes at latent points, embed particles.
+
+The stable API the analysis commands and the Scipion plugin call.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import physics as P
+from ..errors import TomoDrgnInputError
+
+
+def load_model(workdir, epoch: int = -1, device=None):
+    """(model, config) from ``workdir/weights.{epoch}.pkl`` (epoch -1: the last) or a weights file path."""
+    from ..models import build_model
+    from ..train import latest_checkpoint, load_checkpoint
+
+    workdir = Path(workdir)
+    if workdir.is_file():
+        path = workdir
+    elif epoch is None or epoch < 0:
+        path = latest_checkpoint(workdir)
+        if path is None:
+            raise TomoDrgnInputError("no weights.<epoch>.pkl in the training folder", path=workdir,
+                                     fix="train first, or give the folder of a finished run")
+    else:
+        path = workdir / f"weights.{epoch}.pkl"
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ckpt = load_checkpoint(path, map_location=device)
+    model = build_model(ckpt["config"]["model"]).to(device)
+    model.load_state_dict(ckpt["model_state_dict"])
+    model.eval()
+    config = dict(ckpt["config"])
+    config["epoch"] = ckpt["epoch"]
+    return model, config
+
+
+@torch.no_grad()
+def generate_volumes(model, config, z=None, box: int | None = None, pixel_size: float | None = None,
+                     flip: bool = False, invert: bool = False, device=None, chunk: int = 2 ** 17) -> np.ndarray:
+    """Volumes vol[z, y, x] (n, D, D, D) float32 at latent points ``z`` (n, zdim); z=None for homogeneous.
+
+    ``box`` smaller than the training box Fourier-crops the volume (its pixel size grows accordingly);
+    ``flip`` mirrors along z (hand), ``invert`` flips the sign.
+    """
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    D = config["model"]["box"]
+    zdim = config["model"]["zdim"]
+    if zdim:
+        if z is None:
+            raise TomoDrgnInputError("this is a VAE: latent values are needed", fix="pass --zfile or -z values")
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        if z.shape[1] != zdim:
+            raise TomoDrgnInputError(f"latent values have {z.shape[1]} dimensions, the model has zdim {zdim}",
+                                     fix=f"give {zdim} numbers per volume")
+    n = len(z) if zdim else 1
+    coords = P.lattice_3d(D, device=device)
+    inside = coords.norm(dim=-1) <= 0.5
+    pts = coords[inside]
+    norm = float(config.get("dataset", {}).get("norm_std", 1.0))
+    vols = np.empty((n, D, D, D), dtype=np.float32)
+    for i in range(n):
+        zi = torch.as_tensor(z[i], device=device)[None] if zdim else None
+        ht = torch.zeros(D ** 3, device=device)
+        vals = [model.decode(pts[s:s + chunk], zi) for s in range(0, len(pts), chunk)]
+        ht[inside] = torch.cat(vals).float()
+        vols[i] = (P.iht3_center(ht.reshape(D, D, D).double()) * norm).float().cpu().numpy()
+    if box and box != D:
+        from ..physics.resample import fourier_crop_3d
+        vols = fourier_crop_3d(vols, box)
+    if flip:
+        vols = vols[:, ::-1].copy()
+    if invert:
+        vols = -vols
+    return vols
+
+
+def write_volumes(vols, out, pixel_size: float, prefix: str = "vol_") -> list[Path]:
+    """Write (n, D, D, D) volumes as ``out/{prefix}{i:03d}.mrc`` (or to an explicit list of paths)."""
+    from ..io import write_volume
+
+    if isinstance(out, (list, tuple)):
+        paths = [Path(p) for p in out]
+    else:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / f"{prefix}{i:03d}.mrc" for i in range(len(vols))]
+    for p, v in zip(paths, vols):
+        write_volume(p, v, pixel_size)
+    return paths
+
+
+def embed_particles(model, config, particle_set, batch_size: int = 64, device=None, lazy: bool = False):
+    """(mu, logvar) numpy arrays for every particle, with the deterministic lowest-dose tilt choice."""
+    from ..data import TiltSeriesData, preprocess
+    from ..train import embed
+
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    ds = config["dataset"]
+    pre = Path(ds["preprocessed"])
+    if not pre.exists() or Path(particle_set.star_path).resolve() != Path(ds["particles"]):
+        pre = preprocess(particle_set, Path(pre).parent, ds["invert_data"], log=lambda m: None)
+    data = TiltSeriesData(particle_set, pre, device, lazy=lazy, norm_std=ds["norm_std"],
+                          sample_ntilts=config["model"]["ntilts"])
+    return embed(model, data, batch_size)
+
+
+def volume_pixel_size(config, box: int | None = None) -> float:
+    D = config["model"]["box"]
+    return float(config["dataset"]["pixel_size"]) * D / (box or D)
+
+
+__all__ = ["load_model", "generate_volumes", "write_volumes", "embed_particles", "volume_pixel_size"]

@@ -1,0 +1,45 @@
+"""FT positional decoder: Gaussian random Fourier features of 3D frequency coordinates (+ z) -> Hartley value.
+
+Coordinates are in cycles/px, within [-0.5, 0.5]. Features: sin/cos(2 pi... ) of coords projected on
+3 * (D // 2) random directions drawn from feat_sigma * N(0, 1) and scaled by D // 2 (cryoDRGN 'gaussian').
+Hermitian symmetry is built in: the network only sees the half-space c . v >= 0 (v a fixed generic
+vector); it predicts (Re F, Im F) there, and HT(c) = Re - s Im with s = +1 for c in the half-space and
+s = -1 for its mirror -c, which is exactly the Hartley value of a real volume.
+"""
+import torch
+from torch import nn
+
+from ._mlp import mlp
+
+HALF_SPACE = (0.1234, 0.5678, 1.0)
+
+
+class FTPositionalDecoder(nn.Module):
+    def __init__(self, box: int, zdim: int, hidden: int, layers: int, feat_sigma: float = 0.5, seed: int = 0):
+        super().__init__()
+        self.box, self.zdim = box, zdim
+        g = torch.Generator().manual_seed(seed)
+        freqs = torch.randn(3 * (box // 2), 3, generator=g) * feat_sigma * (box // 2)
+        self.register_buffer("freqs", freqs)  # saved in checkpoints: volumes need the same features
+        self.register_buffer("half_space", torch.tensor(HALF_SPACE))
+        self.net = mlp(2 * freqs.shape[0] + zdim, hidden, layers, 2)
+
+    def _re_im(self, coords: torch.Tensor, z: torch.Tensor | None):
+        s = torch.where(coords @ self.half_space >= 0, 1.0, -1.0).to(coords.dtype)
+        c = coords * s[..., None]
+        k = 2 * torch.pi * (c @ self.freqs.T)
+        x = torch.cat([torch.sin(k), torch.cos(k)], -1)
+        if self.zdim:
+            x = torch.cat([x, z.expand(*x.shape[:-1], self.zdim).to(x.dtype)], -1)
+        out = self.net(x).float()
+        return out[..., 0], s.float() * out[..., 1]
+
+    def forward(self, coords: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """coords (..., 3), z (..., zdim) broadcastable to coords' leading dims -> Hartley values (...)."""
+        re, im = self._re_im(coords, z)
+        return re - im
+
+    def pair(self, coords: torch.Tensor, z: torch.Tensor | None = None):
+        """Hartley values at coords AND at -coords from one network evaluation."""
+        re, im = self._re_im(coords, z)
+        return re - im, re + im

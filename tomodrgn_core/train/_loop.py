@@ -1,0 +1,193 @@
+"""train_nn / train_vae: one loop for both (homogeneous = zdim 0, no encoder).
+
+Every epoch re-seeds the RNGs from (seed, epoch), so a run resumed from epoch k's checkpoint draws the
+same tilts, batches and noise as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import pickle
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..errors import TomoDrgnInputError
+from ..data import TiltSeriesData, preprocess, window_mask
+from ..io import load_particles
+from ..models import build_model
+from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ._loss import batch_loss
+
+
+class RunLog:
+    """Progress to stdout and OUT/run.log (the Scipion protocol log shows stdout)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+
+def pick_device(requested: str | None) -> torch.device:
+    if requested and requested != "auto":
+        dev = torch.device(requested)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise TomoDrgnInputError(f"device {requested} requested but CUDA is not available",
+                                     fix="use --device cpu or install a CUDA build of torch")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
+    """Refuse to mix a new run into an old one; return the checkpoint to resume from, if any."""
+    if load:
+        ckpt = latest_checkpoint(outdir) if load == "latest" else Path(load)
+        if ckpt is None:
+            raise TomoDrgnInputError("--load latest: no weights.<epoch>.pkl in the output folder", path=outdir,
+                                     fix="start without --load, or point --load at a checkpoint")
+        return ckpt
+    if outdir.exists() and any(outdir.glob("weights.*.pkl")) and not force:
+        raise TomoDrgnInputError("output folder already holds a training run", path=outdir,
+                                 fix="use --load latest to continue it, -o for a new folder, or --force to overwrite")
+    return None
+
+
+def model_config(args, data: TiltSeriesData, zdim: int) -> dict:
+    cfg = dict(box=data.D, window_points=int(window_mask(data.D).sum()), ntilts=data.n_sample, zdim=zdim,
+               dec_dim=args.dec_dim, dec_layers=args.dec_layers, feat_sigma=args.feat_sigma, seed=args.seed)
+    if zdim:
+        cfg.update(enc_dim_A=args.enc_dim_A, enc_layers_A=args.enc_layers_A, out_dim_A=args.out_dim_A,
+                   enc_dim_B=args.enc_dim_B, enc_layers_B=args.enc_layers_B, pooling=args.pooling_function)
+    return cfg
+
+
+def check_compatible(saved: dict, current: dict, path) -> None:
+    for key in ("box", "zdim", "ntilts", "window_points", "dec_dim", "dec_layers"):
+        if saved.get(key) != current.get(key):
+            raise TomoDrgnInputError(f"checkpoint has {key}={saved.get(key)} but this run has {key}={current.get(key)}",
+                                     path=path, fix="resume with the same data and architecture, or start a new run")
+
+
+@torch.no_grad()
+def embed(model, data: TiltSeriesData, batch_size: int = 64):
+    """Deterministic latent means and log-variances of every particle (fixed lowest-dose tilts)."""
+    model.eval()
+    mus, logvars = [], []
+    for s0 in range(0, data.n_particles, batch_size):
+        idx = torch.arange(s0, min(data.n_particles, s0 + batch_size), device=data.device)
+        b = data.batch(idx, random=False)
+        mu, logvar = model.encode(b.ht)
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    model.train()
+    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+
+
+def write_z(outdir: Path, epoch: int, mu: np.ndarray, logvar: np.ndarray) -> None:
+    with open(outdir / f"z.{epoch}.train.pkl", "wb") as f:
+        pickle.dump(mu.astype(np.float32), f)
+    np.savez(outdir / f"z.{epoch}.train.npz", mu=mu.astype(np.float32), logvar=logvar.astype(np.float32))
+
+
+def train(args, zdim: int) -> Path:
+    """Run train_nn (zdim=0) or train_vae from parsed CLI args; returns the output folder."""
+    outdir = Path(args.outdir)
+    resume = prepare_outdir(outdir, args.load, getattr(args, "force", False))
+    outdir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(outdir / "run.log")
+    device = pick_device(args.device)
+    ps = load_particles(args.particles, args.source_software, args.datadir)
+    if getattr(args, "ind", None):
+        ps = ps.subset(np.asarray(pickle.load(open(args.ind, "rb")) if args.ind.endswith(".pkl") else np.load(args.ind)))
+    if ps.box % 2:
+        raise TomoDrgnInputError(f"box size {ps.box} is odd", path=args.particles, fix="use an even box (tomodrgn downsample)")
+    pre = preprocess(ps, Path(args.cache_dir) if args.cache_dir else outdir, not args.uninvert_data, log=log)
+    data = TiltSeriesData(ps, pre, device, lazy=args.lazy, sample_ntilts=args.sample_ntilts)
+    if data.n_sample > data.min_ntilts:
+        raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
+                                 f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
+    mcfg = model_config(args, data, zdim)
+    model = build_model(mcfg).to(device)
+    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    beta = (1.0 / zdim if args.beta is None else args.beta) if zdim else 0.0
+    config = {"command": "train_vae" if zdim else "train_nn", "model": mcfg,
+              "dataset": {"particles": str(Path(args.particles).resolve()), "source_software": ps.source,
+                          "datadir": args.datadir, "n_particles": ps.n_particles, "n_tilt_images": len(ps.table),
+                          "box": ps.box, "pixel_size": ps.pixel_size, "invert_data": not args.uninvert_data,
+                          "norm_std": data.norm_std, "preprocessed": str(pre)},
+              "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr, "wd": args.wd,
+                           "beta": beta, "kld_weight": "beta * KLD / (box^2 * ntilts)",
+                           "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
+                           "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp,
+                           "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint}}
+    start = 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume, map_location=device)
+        check_compatible(ckpt["config"]["model"], mcfg, resume)
+        model.load_state_dict(ckpt["model_state_dict"])
+        optim.load_state_dict(ckpt["optimizer_state_dict"])
+        start = ckpt["epoch"] + 1
+        log(f"resumed from {resume} (epoch {ckpt['epoch']})")
+    with open(outdir / "config.yaml", "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    amp = device.type == "cuda" and not args.no_amp
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"{config['command']}: {ps.n_particles} particles x {data.n_sample} sampled tilts, box {ps.box}, "
+        f"{n_params} parameters, device {device}{' (bf16 autocast)' if amp else ''}")
+    losses_csv = outdir / "losses.csv"
+    if start == 0:
+        losses_csv.write_text("epoch,loss,mse,kld,seconds,particles_per_s\n")
+    for epoch in range(start, args.num_epochs):
+        torch.manual_seed(args.seed * 100003 + epoch)
+        gen = torch.Generator(device=device).manual_seed(args.seed * 100003 + epoch)
+        perm = torch.randperm(ps.n_particles, device="cpu").to(device)
+        t0 = time.perf_counter()
+        tot = torch.zeros(3, device=device)
+        for bi, s0 in enumerate(range(0, ps.n_particles, args.batch_size)):
+            idx = perm[s0:s0 + args.batch_size]
+            b = data.batch(idx, random=True, generator=gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                terms = batch_loss(model, b, data, beta, args.l_dose_mask, args.recon_dose_weight,
+                                   args.recon_tilt_weight)
+            optim.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optim.step()
+            tot += torch.stack([terms.loss.detach(), terms.mse.detach(), terms.kld.detach()]) * len(idx)
+            if args.log_interval and (bi + 1) % max(1, args.log_interval // args.batch_size) == 0:
+                log(f"  epoch {epoch} [{s0 + len(idx)}/{ps.n_particles}] loss {terms.loss.item():.5f}")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        secs = time.perf_counter() - t0
+        loss, mse, kld = (tot / ps.n_particles).tolist()
+        rate = ps.n_particles / secs
+        log(f"epoch {epoch}: loss {loss:.5f} mse {mse:.5f} kld {kld:.4f} | {secs:.2f} s, {rate:.1f} particles/s, "
+            f"peak memory {peak_memory_mb(device):.0f} MB")
+        with open(losses_csv, "a") as f:
+            f.write(f"{epoch},{loss:.8g},{mse:.8g},{kld:.8g},{secs:.4f},{rate:.3f}\n")
+        last = epoch == args.num_epochs - 1
+        if last or (args.checkpoint and (epoch + 1) % args.checkpoint == 0):
+            save_checkpoint(outdir / f"weights.{epoch}.pkl", model, optim, epoch, config)
+            if zdim:
+                write_z(outdir, epoch, *embed(model, data))
+            else:
+                from ..evaluation import generate_volumes
+                from ..io import write_volume
+                vol = generate_volumes(model, config, None, device=device)[0]
+                write_volume(outdir / f"reconstruct.{epoch}.mrc", vol, ps.pixel_size)
+                if last:
+                    write_volume(outdir / "reconstruct.mrc", vol, ps.pixel_size)
+    log(f"done: {outdir}")
+    return outdir
