@@ -11,6 +11,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ctf", action="store_true", help="ignore the CTF")
     p.add_argument("--recon-dose-weight", action="store_true", help="weight by exposure-dependent attenuation")
     p.add_argument("--recon-tilt-weight", action="store_true", help="weight each tilt by cos(tilt)")
+    p.add_argument("--mode", choices=["wiener", "plain"], default="wiener",
+                   help="wiener: CTF-corrected (default); plain: CTF-multiplied average, as the reference tomoDRGN")
     p.add_argument("--ind", default=None, help="pickled/npy array of particle indices to use")
     p.add_argument("--device", default="cpu")
     p.add_argument("--force", action="store_true", help="overwrite the output volume")
@@ -34,6 +36,7 @@ def main(args) -> None:
         ps = ps.subset(np.asarray(ind, dtype=np.int64))
     rows = np.arange(len(ps.table))
     vol = backproject(ps.images(rows), ps.table, invert_data=not args.uninvert_data, ctf=not args.no_ctf,
-                      dose_weight=args.recon_dose_weight, tilt_weight=args.recon_tilt_weight, device=args.device)
+                      dose_weight=args.recon_dose_weight, tilt_weight=args.recon_tilt_weight, device=args.device,
+                      mode=args.mode)
     write_volume(args.output, vol, ps.pixel_size)
     print(f"back-projected {ps.n_particles} particles ({len(rows)} tilt images) -> {args.output}")

@@ -3,6 +3,8 @@
 Each image's Hartley transform (contrast-inverted, shifted by -origin) is multiplied by its CTF (and
 dose attenuation) and inserted trilinearly at ``lattice_2d @ A_i`` into a 3D Hartley grid; the sum
 is divided by the summed squared CTF weights (+ a Wiener constant) and inverse-transformed.
+``mode="plain"`` instead reproduces the reference tomoDRGN's backproject_voxel: CTF-multiplied images
+averaged by insertion counts (no CTF correction: the result is the volume modulated by <CTF^2>).
 All images of a chunk are inserted in one ``index_add_`` call: no per-image Python loop.
 """
 from __future__ import annotations
@@ -44,7 +46,7 @@ def trilinear_insert(grid: torch.Tensor, weights: torch.Tensor, coords: torch.Te
 
 def backproject(images: np.ndarray, table: pd.DataFrame, invert_data: bool = True, ctf: bool = True,
                 dose_weight: bool = True, tilt_weight: bool = True, wiener: float = 0.01,
-                chunk: int = 1024, device: str = "cpu") -> np.ndarray:
+                chunk: int = 1024, device: str = "cpu", mode: str = "wiener") -> np.ndarray:
     """(n, D, D) raw images + their canonical table rows -> float32 volume (D, D, D)."""
     n, D = images.shape[0], images.shape[-1]
     apix = float(table[S.PIXEL_SIZE].iloc[0])
@@ -63,18 +65,22 @@ def backproject(images: np.ndarray, table: pd.DataFrame, invert_data: bool = Tru
         shift = torch.as_tensor(rows[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(float) / apix, device=device)
         ht = P.ht2_center(shift_images(img, -shift)).reshape(len(img), -1)[:, inside]
         h = torch.ones_like(ht)
+        rows = rows.copy()
         if ctf:
             h = h * P.compute_ctf(lat_in[:, :2] / apix, rows[S.DEFOCUS_U].to_numpy(), rows[S.DEFOCUS_V].to_numpy(),
                                   rows[S.DEFOCUS_ANGLE].to_numpy(), rows[S.VOLTAGE].to_numpy(), rows[S.CS].to_numpy(),
                                   rows[S.AMP_CONTRAST].to_numpy(), rows[S.PHASE_SHIFT].to_numpy())
         if dose_weight:
-            h = h * P.dose_attenuation(torch.as_tensor(rows[S.DOSE].to_numpy(), device=device), kmag)
-        w = h * h
+            h = h * P.dose_attenuation(torch.as_tensor(np.array(rows[S.DOSE], dtype=np.float64), device=device), kmag)
+        w = h * h if mode == "wiener" else torch.ones_like(h)
         if tilt_weight:
-            w = w * torch.as_tensor(rows[S.TILT_WEIGHT].to_numpy(), device=device)[:, None]
+            w = w * torch.as_tensor(np.array(rows[S.TILT_WEIGHT], dtype=np.float64), device=device)[:, None]
         coords = torch.einsum("pi,nij->npj", lat_in, A[sl]) * D + D // 2  # (n, p, 3) voxel coords
-        values = torch.where(h != 0, ht / h, torch.zeros_like(ht))  # so that values * w = ht * h * tw
+        if mode == "wiener":
+            values = torch.where(h != 0, ht / h, torch.zeros_like(ht))  # so that values * w = ht * h * tw
+        else:
+            values = ht * h
         trilinear_insert(grid, wsum, coords.reshape(-1, 3), values.reshape(-1), w.reshape(-1))
-    reg = wiener * wsum[wsum > 0].mean() if (wsum > 0).any() else 1.0
+    reg = wiener * wsum[wsum > 0].mean() if mode == "wiener" and (wsum > 0).any() else 1e-6
     vol_ht = (grid / (wsum + reg)).reshape(D, D, D)
     return P.iht3_center(vol_ht).float().cpu().numpy()

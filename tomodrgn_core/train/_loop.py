@@ -19,7 +19,7 @@ from ..data import TiltSeriesData, preprocess, window_mask
 from ..io import load_particles
 from ..models import build_model
 from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from ._loss import batch_loss
+from ._loss import TrainStep
 
 
 class RunLog:
@@ -102,24 +102,34 @@ def write_z(outdir: Path, epoch: int, mu: np.ndarray, logvar: np.ndarray) -> Non
     np.savez(outdir / f"z.{epoch}.train.npz", mu=mu.astype(np.float32), logvar=logvar.astype(np.float32))
 
 
-def train(args, zdim: int) -> Path:
-    """Run train_nn (zdim=0) or train_vae from parsed CLI args; returns the output folder."""
+def train(args, zdim: int, dist=None) -> Path:
+    """Run train_nn (zdim=0) or train_vae from parsed CLI args; returns the output folder.
+
+    ``dist``: a train.ddp.Distributed helper when running as one of several DDP processes.
+    """
     outdir = Path(args.outdir)
-    resume = prepare_outdir(outdir, args.load, getattr(args, "force", False))
+    resume = prepare_outdir(outdir, args.load, getattr(args, "force", False)) if not dist or dist.rank == 0 else (
+        prepare_outdir(outdir, args.load, True))
     outdir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(outdir / "run.log")
-    device = pick_device(args.device)
+    log = RunLog(outdir / "run.log") if not dist or dist.rank == 0 else (lambda msg: None)
+    device = dist.device if dist else pick_device(args.device)
     ps = load_particles(args.particles, args.source_software, args.datadir)
     if getattr(args, "ind", None):
         ps = ps.subset(np.asarray(pickle.load(open(args.ind, "rb")) if args.ind.endswith(".pkl") else np.load(args.ind)))
     if ps.box % 2:
         raise TomoDrgnInputError(f"box size {ps.box} is odd", path=args.particles, fix="use an even box (tomodrgn downsample)")
-    pre = preprocess(ps, Path(args.cache_dir) if args.cache_dir else outdir, not args.uninvert_data, log=log)
+    cache = Path(args.cache_dir) if args.cache_dir else outdir
+    if dist and dist.rank != 0:
+        dist.barrier()  # rank 0 writes the cache first; the others reuse it
+    pre = preprocess(ps, cache, not args.uninvert_data, log=log)
+    if dist and dist.rank == 0:
+        dist.barrier()
     data = TiltSeriesData(ps, pre, device, lazy=args.lazy, sample_ntilts=args.sample_ntilts)
     if data.n_sample > data.min_ntilts:
         raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
                                  f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
     mcfg = model_config(args, data, zdim)
+    torch.manual_seed(args.seed)  # same initial weights for the same --seed
     model = build_model(mcfg).to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     beta = (1.0 / zdim if args.beta is None else args.beta) if zdim else 0.0
@@ -141,53 +151,69 @@ def train(args, zdim: int) -> Path:
         optim.load_state_dict(ckpt["optimizer_state_dict"])
         start = ckpt["epoch"] + 1
         log(f"resumed from {resume} (epoch {ckpt['epoch']})")
-    with open(outdir / "config.yaml", "w") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
+    if not dist or dist.rank == 0:
+        with open(outdir / "config.yaml", "w") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
     amp = device.type == "cuda" and not args.no_amp
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{config['command']}: {ps.n_particles} particles x {data.n_sample} sampled tilts, box {ps.box}, "
         f"{n_params} parameters, device {device}{' (bf16 autocast)' if amp else ''}")
     losses_csv = outdir / "losses.csv"
-    if start == 0:
+    if start == 0 and (not dist or dist.rank == 0):
         losses_csv.write_text("epoch,loss,mse,kld,seconds,particles_per_s\n")
+    step = TrainStep(model, data, beta, args.l_dose_mask, args.recon_dose_weight, args.recon_tilt_weight)
+    runner = dist.wrap(step, device) if dist else step
+    rank0 = not dist or dist.rank == 0
+    # -b is the global batch: each of the DDP ranks takes its share, so steps per epoch stay the same
+    bs = max(1, args.batch_size // dist.world) if dist else args.batch_size
     for epoch in range(start, args.num_epochs):
         torch.manual_seed(args.seed * 100003 + epoch)
-        gen = torch.Generator(device=device).manual_seed(args.seed * 100003 + epoch)
-        perm = torch.randperm(ps.n_particles, device="cpu").to(device)
+        perm = torch.randperm(ps.n_particles, device="cpu")
+        if dist:  # equal-sized shards (wrapping around) so every rank runs the same number of steps
+            perm = dist.shard(perm)
+        perm = perm.to(device)
+        rank = dist.rank if dist else 0
+        torch.manual_seed(args.seed * 100003 + epoch + 7919 * rank)  # noise and tilt draws per rank
+        gen = torch.Generator(device=device).manual_seed(args.seed * 100003 + epoch + 7919 * rank)
         t0 = time.perf_counter()
         tot = torch.zeros(3, device=device)
-        for bi, s0 in enumerate(range(0, ps.n_particles, args.batch_size)):
-            idx = perm[s0:s0 + args.batch_size]
+        for bi, s0 in enumerate(range(0, len(perm), bs)):
+            idx = perm[s0:s0 + bs]
             b = data.batch(idx, random=True, generator=gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                terms = batch_loss(model, b, data, beta, args.l_dose_mask, args.recon_dose_weight,
-                                   args.recon_tilt_weight)
+                loss, mse, kld = runner(b)
             optim.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            loss.backward()
             optim.step()
-            tot += torch.stack([terms.loss.detach(), terms.mse.detach(), terms.kld.detach()]) * len(idx)
-            if args.log_interval and (bi + 1) % max(1, args.log_interval // args.batch_size) == 0:
-                log(f"  epoch {epoch} [{s0 + len(idx)}/{ps.n_particles}] loss {terms.loss.item():.5f}")
+            tot += torch.stack([loss.detach(), mse.detach(), kld.detach()]) * len(idx)
+            if rank0 and args.log_interval and (bi + 1) % max(1, args.log_interval // bs) == 0:
+                log(f"  epoch {epoch} [{s0 + len(idx)}/{len(perm)}] loss {loss.item():.5f}")
+        n_seen = torch.tensor(float(len(perm)), device=device)
+        if dist:
+            tot, n_seen = dist.all_sum(tot), dist.all_sum(n_seen)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         secs = time.perf_counter() - t0
-        loss, mse, kld = (tot / ps.n_particles).tolist()
-        rate = ps.n_particles / secs
-        log(f"epoch {epoch}: loss {loss:.5f} mse {mse:.5f} kld {kld:.4f} | {secs:.2f} s, {rate:.1f} particles/s, "
-            f"peak memory {peak_memory_mb(device):.0f} MB")
-        with open(losses_csv, "a") as f:
-            f.write(f"{epoch},{loss:.8g},{mse:.8g},{kld:.8g},{secs:.4f},{rate:.3f}\n")
+        loss, mse, kld = (tot / n_seen).tolist()
+        rate = float(n_seen) / secs
         last = epoch == args.num_epochs - 1
-        if last or (args.checkpoint and (epoch + 1) % args.checkpoint == 0):
-            save_checkpoint(outdir / f"weights.{epoch}.pkl", model, optim, epoch, config)
-            if zdim:
-                write_z(outdir, epoch, *embed(model, data))
-            else:
-                from ..evaluation import generate_volumes
-                from ..io import write_volume
-                vol = generate_volumes(model, config, None, device=device)[0]
-                write_volume(outdir / f"reconstruct.{epoch}.mrc", vol, ps.pixel_size)
-                if last:
-                    write_volume(outdir / "reconstruct.mrc", vol, ps.pixel_size)
+        if rank0:
+            log(f"epoch {epoch}: loss {loss:.5f} mse {mse:.5f} kld {kld:.4f} | {secs:.2f} s, {rate:.1f} particles/s, "
+                f"peak memory {peak_memory_mb(device):.0f} MB")
+            with open(losses_csv, "a") as f:
+                f.write(f"{epoch},{loss:.8g},{mse:.8g},{kld:.8g},{secs:.4f},{rate:.3f}\n")
+            if last or (args.checkpoint and (epoch + 1) % args.checkpoint == 0):
+                save_checkpoint(outdir / f"weights.{epoch}.pkl", model, optim, epoch, config)
+                if zdim:
+                    write_z(outdir, epoch, *embed(model, data))
+                else:
+                    from ..evaluation import generate_volumes
+                    from ..io import write_volume
+                    vol = generate_volumes(model, config, None, device=device)[0]
+                    write_volume(outdir / f"reconstruct.{epoch}.mrc", vol, ps.pixel_size)
+                    if last:
+                        write_volume(outdir / "reconstruct.mrc", vol, ps.pixel_size)
+        if dist:
+            dist.barrier()
     log(f"done: {outdir}")
     return outdir

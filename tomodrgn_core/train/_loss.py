@@ -60,3 +60,17 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
         kld = torch.zeros((), device=mse.device)
         loss = mse
     return LossTerms(loss, mse, kld, mu, logvar)
+
+
+class TrainStep(torch.nn.Module):
+    """The loss as a module's forward, so DistributedDataParallel sees (and synchronises) every call."""
+
+    def __init__(self, model, data, beta: float, dose_mask: bool, dose_weight: bool, tilt_weight: bool):
+        super().__init__()
+        self.model = model
+        self.data = data  # not a module: plain tensors shared with evaluation
+        self.beta, self.flags = beta, (dose_mask, dose_weight, tilt_weight)
+
+    def forward(self, batch):
+        t = batch_loss(self.model, batch, self.data, self.beta, *self.flags)
+        return t.loss, t.mse, t.kld

@@ -1,0 +1,77 @@
+"""--multigpu: DistributedDataParallel, one process per visible GPU (NCCL), or N CPU processes (gloo)
+when TOMODRGN_DDP_CPU=N is set (for testing without GPUs).
+
+Each epoch's particle permutation is the same on every rank and split into equal contiguous shards, so
+the ranks together see every particle once and gradients are averaged by DDP at each step.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+
+import torch
+import torch.distributed as tdist
+import torch.multiprocessing as mp
+
+from ..errors import TomoDrgnInputError
+
+
+class Distributed:
+    def __init__(self, rank: int, world: int, device: torch.device):
+        self.rank, self.world, self.device = rank, world, device
+
+    def wrap(self, module, device):
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        return DDP(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def shard(self, perm: torch.Tensor) -> torch.Tensor:
+        per = math.ceil(len(perm) / self.world)
+        padded = torch.cat([perm, perm[: per * self.world - len(perm)]])
+        return padded[self.rank * per:(self.rank + 1) * per]
+
+    def all_sum(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        tdist.all_reduce(t)
+        return t
+
+    def barrier(self) -> None:
+        tdist.barrier()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, backend: str, port: int, args, zdim: int) -> None:
+    from ._loop import train
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    tdist.init_process_group(backend, rank=rank, world_size=world)
+    try:
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
+            device = torch.device("cuda", rank)
+        else:
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
+            device = torch.device("cpu")
+        train(args, zdim, dist=Distributed(rank, world, device))
+    finally:
+        tdist.destroy_process_group()
+
+
+def launch(args, zdim: int) -> None:
+    cpu_procs = int(os.environ.get("TOMODRGN_DDP_CPU", "0"))
+    if cpu_procs:
+        world, backend = cpu_procs, "gloo"
+    elif torch.cuda.is_available():
+        world, backend = torch.cuda.device_count(), "nccl"
+    else:
+        raise TomoDrgnInputError("--multigpu needs visible CUDA GPUs", fix="drop --multigpu, or set CUDA_VISIBLE_DEVICES")
+    if world == 1:
+        from ._loop import train
+        train(args, zdim)
+        return
+    mp.spawn(_worker, args=(world, backend, _free_port(), args, zdim), nprocs=world, join=True)
