@@ -73,6 +73,9 @@ class TiltSeriesData:
         self.freqs = self.coords[:, :2] / self.pixel_size                # (Pw, 2) 1/A
         self.kmag = self.freqs.norm(dim=-1)
         self.half, self.mirror, self.mirror_weight = half_lattice(self.coords)
+        # in memory, the CTFs are computed once (as big as the images) instead of at every step
+        self.ctf = None if lazy else torch.cat([self._ctf(torch.arange(s, min(len(t), s + 4096), device=self.device))
+                                                for s in range(0, len(t), 4096)])
         self.inference_rows = self._lowest_dose_rows(particle_set)
 
     def _lowest_dose_rows(self, particle_set) -> torch.Tensor:
@@ -85,6 +88,10 @@ class TiltSeriesData:
         keys[valid] = dose[rows[valid]]
         order = np.argsort(keys, axis=1, kind="stable")[:, : self.n_sample]
         return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.device)
+
+    def _ctf(self, rows: torch.Tensor) -> torch.Tensor:
+        p = self.ctf_params[rows]
+        return P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
 
     def sample_rows(self, particles: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""
@@ -105,8 +112,7 @@ class TiltSeriesData:
             ht = torch.from_numpy(block / np.float32(self.norm_std)).to(self.device, non_blocking=True)
         else:
             ht = self.ht[flat]
-        p = self.ctf_params[flat]
-        ctf = P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
+        ctf = self._ctf(flat) if self.ctf is None else self.ctf[flat]
         B, n = rows.shape
         return Batch(particles, rows, ht.reshape(B, n, -1), self.rot[flat].reshape(B, n, 3, 3),
                      ctf.reshape(B, n, -1), self.dose[flat].reshape(B, n), self.tilt_weight[flat].reshape(B, n))

@@ -131,7 +131,8 @@ def train(args, zdim: int, dist=None) -> Path:
     mcfg = model_config(args, data, zdim)
     torch.manual_seed(args.seed)  # same initial weights for the same --seed
     model = build_model(mcfg).to(device)
-    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd,
+                              fused=device.type == "cuda")  # one kernel per step on GPU
     beta = (1.0 / zdim if args.beta is None else args.beta) if zdim else 0.0
     config = {"command": "train_vae" if zdim else "train_nn", "model": mcfg,
               "dataset": {"particles": str(Path(args.particles).resolve()), "source_software": ps.source,

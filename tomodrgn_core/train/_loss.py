@@ -31,28 +31,40 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
     T = B * n
     dose = batch.dose.reshape(T)
     kmag = data.kmag[data.half]
-    keep = P.dose_mask(dose, kmag) if dose_mask else torch.ones(T, len(kmag), dtype=torch.bool, device=dose.device)
-    t_idx, h_idx = keep.nonzero(as_tuple=True)
+    Ph = len(kmag)
+    keep = P.dose_mask(dose, kmag) if dose_mask else torch.ones(T, Ph, dtype=torch.bool, device=dose.device)
+    # per particle, move its kept (tilt, point) pairs to the front and pad to the batch's largest count: the
+    # decoder then runs on (B, M) points and z broadcasts per particle (a gather of z per point would make
+    # the backward pass an atomic scatter onto a handful of addresses: very slow on GPUs at small batch)
+    keep = keep.reshape(B, n * Ph)
+    counts = keep.sum(1)
+    M = int(counts.max())
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :M]  # (B, M) kept first
+    valid = torch.arange(M, device=dose.device)[None, :] < counts[:, None]
+    t_idx = order // Ph + torch.arange(B, device=dose.device)[:, None] * n  # (B, M) image index in 0..T-1
+    h_idx = order % Ph
     p_idx, m_idx = data.half[h_idx], data.mirror[h_idx]
     rot = batch.rot.reshape(T, 3, 3)
-    coords = torch.einsum("mi,mij->mj", data.coords[p_idx], rot[t_idx])  # posed central-section points
+    coords = torch.einsum("bmi,bmij->bmj", data.coords[p_idx], rot[t_idx])  # posed central-section points
     mu = logvar = None
     z = None
     if model.zdim:
         mu, logvar = model.encode(batch.ht)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample_z else mu
-        z = z[t_idx // n]
+        z = z[:, None, :]  # (B, 1, zdim): broadcast over the particle's points
     ht_k, ht_mk = model.decoder.pair(coords, z)  # Hartley values at k and -k from one evaluation
     att = P.dose_attenuation(dose, kmag)[t_idx, h_idx]
     ctf = batch.ctf.reshape(T, Pw)
     target = batch.ht.reshape(T, Pw)
+    w_mirror = data.mirror_weight[h_idx]
     err = ((ctf[t_idx, p_idx] * att * ht_k - target[t_idx, p_idx]) ** 2
-           + data.mirror_weight[h_idx] * (ctf[t_idx, m_idx] * att * ht_mk - target[t_idx, m_idx]) ** 2)
+           + w_mirror * (ctf[t_idx, m_idx] * att * ht_mk - target[t_idx, m_idx]) ** 2)
     if dose_weight:
         err = err * att
     if tilt_weight:
         err = err * batch.tilt_weight.reshape(T)[t_idx]
-    mse = err.sum() / (len(err) + data.mirror_weight[h_idx].sum())
+    vf = valid.to(err.dtype)
+    mse = (err * vf).sum() / ((1 + w_mirror) * vf).sum()
     if model.zdim:
         kld = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
         loss = mse + beta * kld / (data.D ** 2 * n)
