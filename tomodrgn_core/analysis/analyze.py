@@ -1,0 +1,106 @@
+"""The ``analyze`` workflow on a latent array: PCA, UMAP, clusters, volumes, plots, tables.
+
+Layout of ``out_dir`` (= TRAINDIR/analyze.{epoch}, as the reference tomoDRGN):
+  z_pca.png z_pca_hexbin.png z_pca_explained_variance.png [umap.pkl umap.png umap_hexbin.png] loss.png
+  particles.csv (index, z0.., PC1, PC2, UMAP1, UMAP2, cluster[, gmm_cluster]) summary.json
+  pc{i}/z_values.txt pc_values.txt vol_{j:03d}.mrc
+  kmeans{K}/labels.pkl centers.txt centers_ind.txt vol_{i:03d}.mrc z_pca.png umap.png cluster_sizes.png ...
+  gmm{K}/   (the same, with --gmm)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import plots
+from .latent import Clusters, cluster_gmm, cluster_kmeans, run_pca, run_umap
+from .rundir import write_pickle
+from .trajectories import pc_traversal
+from .volumes import VolumeMaker
+
+
+def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, emb: np.ndarray | None,
+                     maker: VolumeMaker | None, log) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_pickle(folder / "labels.pkl", cl.labels)
+    np.savetxt(folder / "centers.txt", cl.centers)
+    np.savetxt(folder / "centers_ind.txt", cl.centers_ind, fmt="%d")
+    plots.bars(cl.sizes, folder / "cluster_sizes.png", xlabel="cluster", ylabel="particles",
+               title=f"{cl.method}: {len(cl.centers)} clusters")
+    two = pcs[:, :2]
+    plots.scatter(two, folder / "z_pca.png", cl.labels, two[cl.centers_ind], "PC1", "PC2", f"{cl.method} on PCA")
+    plots.hexbin(two, folder / "z_pca_hexbin.png", "PC1", "PC2", "particle density")
+    if emb is not None:
+        plots.scatter(emb, folder / "umap.png", cl.labels, emb[cl.centers_ind], "UMAP1", "UMAP2", f"{cl.method} on UMAP")
+        plots.hexbin(emb, folder / "umap_hexbin.png", "UMAP1", "UMAP2", "particle density")
+    if maker is not None:
+        paths = maker.write(cl.centers, folder)
+        log(f"{folder.name}: {len(paths)} volumes at {maker.pixel_size:.4g} A/px")
+
+
+def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker | None = None,
+                   skip_umap: bool = False, gmm: bool = False, n_pcs: int = 2, n_per_pc: int = 10,
+                   pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print) -> dict:
+    """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given.
+    Returns a summary dict (also written as summary.json)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    z = np.asarray(z, dtype=np.float32)
+    n, zdim = z.shape
+    pca = run_pca(z)
+    pcs = pca.coords
+    plots.bars(100 * pca.explained_variance_ratio, out / "z_pca_explained_variance.png", xlabel="PC",
+               ylabel="explained variance (%)", labels=np.arange(1, len(pcs[0]) + 1), title="PCA of z")
+    two = pcs[:, :2]
+    plots.scatter(two, out / "z_pca.png", xlabel="PC1", ylabel="PC2", title=f"PCA of z ({n} particles)")
+    plots.hexbin(two, out / "z_pca_hexbin.png", "PC1", "PC2", "particle density")
+    emb = None
+    if not skip_umap and zdim > 1 and n > 3:
+        emb, _ = run_umap(z, seed=seed)
+        write_pickle(out / "umap.pkl", emb)
+        plots.scatter(emb, out / "umap.png", xlabel="UMAP1", ylabel="UMAP2", title="UMAP of z")
+        plots.hexbin(emb, out / "umap_hexbin.png", "UMAP1", "UMAP2", "particle density")
+    elif not skip_umap:
+        log("UMAP skipped: it needs zdim > 1 and more than 3 particles")
+    if losses is not None:
+        plots.loss_curve(losses, out / "loss.png")
+
+    km = cluster_kmeans(z, ksample, seed=seed)
+    _cluster_outputs(km, out / f"kmeans{ksample}", pcs, emb, maker, log)
+    gm = None
+    if gmm:
+        gm = cluster_gmm(z, ksample, seed=seed)
+        _cluster_outputs(gm, out / f"gmm{ksample}", pcs, emb, maker, log)
+
+    for dim in range(1, min(n_pcs, pcs.shape[1]) + 1):
+        zs, vals = pc_traversal(pca, dim, n_per_pc, pc_lim)
+        folder = out / f"pc{dim}"
+        folder.mkdir(exist_ok=True)
+        np.savetxt(folder / "z_values.txt", zs)
+        np.savetxt(folder / "pc_values.txt", vals)
+        if maker is not None:
+            maker.write(zs, folder)
+
+    _write_table(out / "particles.csv", z, pcs, emb, km.labels, None if gm is None else gm.labels)
+    summary = {"n_particles": int(n), "zdim": int(zdim), "ksample": int(len(km.centers)),
+               "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio],
+               "kmeans_sizes": km.sizes.tolist(), "kmeans_centers_ind": km.centers_ind.tolist(),
+               "umap": emb is not None, "volumes": maker is not None,
+               "pixel_size": None if maker is None else maker.pixel_size}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _write_table(path, z, pcs, emb, labels, gmm_labels) -> None:
+    import pandas as pd
+    cols = {"index": np.arange(len(z))}
+    cols.update({f"z{i}": z[:, i] for i in range(z.shape[1])})
+    cols.update({f"PC{i + 1}": pcs[:, i] for i in range(min(2, pcs.shape[1]))})
+    if emb is not None:
+        cols.update({"UMAP1": emb[:, 0], "UMAP2": emb[:, 1]})
+    cols["cluster"] = labels
+    if gmm_labels is not None:
+        cols["gmm_cluster"] = gmm_labels
+    pd.DataFrame(cols).to_csv(path, index=False, float_format="%.6g")

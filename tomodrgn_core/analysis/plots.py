@@ -1,0 +1,135 @@
+"""PNG plots with matplotlib's Agg canvas only (no pyplot: no GUI backend, no global state)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _figure(w: float = 5.0, h: float = 4.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+def _colors(labels: np.ndarray):
+    from matplotlib import colormaps
+    k = int(labels.max()) + 1 if len(labels) else 1
+    cmap = colormaps["tab10" if k <= 10 else "tab20"]
+    return cmap(labels % cmap.N)
+
+
+def scatter(xy: np.ndarray, path, labels: np.ndarray | None = None, centers: np.ndarray | None = None,
+            xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+    """2D scatter coloured by cluster; 1D input becomes a histogram (stacked by cluster)."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    xy = np.asarray(xy)
+    if xy.ndim == 1 or xy.shape[1] == 1:
+        x = xy.reshape(-1)
+        if labels is None:
+            ax.hist(x, bins=50, color="0.3")
+        else:
+            ks = np.unique(labels)
+            ax.hist([x[labels == k] for k in ks], bins=50, stacked=True, color=_colors(ks), label=[str(k) for k in ks])
+        ax.set_ylabel("particles")
+        if centers is not None:
+            for c in np.asarray(centers).reshape(-1):
+                ax.axvline(c, color="k", lw=0.8)
+    else:
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6, c="0.3" if labels is None else _colors(labels), linewidths=0)
+        if centers is not None:
+            c = np.asarray(centers)
+            ax.scatter(c[:, 0], c[:, 1], s=30, c="k", marker="x")
+            for i, (cx, cy) in enumerate(c[:, :2]):
+                ax.annotate(str(i), (cx, cy), fontsize=7)
+        ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def hexbin(xy: np.ndarray, path, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+    """Particle density (hexbin) in 2D; a histogram in 1D."""
+    xy = np.asarray(xy)
+    if xy.ndim == 1 or xy.shape[1] == 1:
+        return scatter(xy, path, xlabel=xlabel, title=title)
+    fig = _figure()
+    ax = fig.add_subplot()
+    hb = ax.hexbin(xy[:, 0], xy[:, 1], gridsize=30, cmap="viridis", mincnt=1)
+    fig.colorbar(hb, ax=ax, label="particles")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def bars(values, path, xlabel: str = "", ylabel: str = "", title: str = "", labels=None) -> Path:
+    fig = _figure()
+    ax = fig.add_subplot()
+    values = np.asarray(values, dtype=float)
+    x = np.arange(len(values)) if labels is None else np.asarray(labels)
+    ax.bar(x, values, color="tab:blue")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def lines(x, ys: dict, path, xlabel: str = "", ylabel: str = "", title: str = "", hlines=(), logy: bool = False) -> Path:
+    """One line per entry of ``ys`` (label -> values) against ``x``."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for label, y in ys.items():
+        ax.plot(x if not isinstance(y, tuple) else y[0], y if not isinstance(y, tuple) else y[1], label=str(label),
+                marker="." if len(np.atleast_1d(x)) < 30 else None)
+    for h in hlines:
+        ax.axhline(h, color="0.5", ls="--", lw=0.8)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if len(ys) > 1:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def loss_curve(losses: dict, path) -> Path:
+    ys = {k: losses[k] for k in ("loss", "mse", "kld") if k in losses}
+    return lines(losses["epoch"], ys, path, xlabel="epoch", ylabel="loss", title="training loss", logy=True)
+
+
+def heatmap(matrix: np.ndarray, path, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+    fig = _figure()
+    ax = fig.add_subplot()
+    im = ax.imshow(np.asarray(matrix), cmap="Blues", aspect="auto")
+    fig.colorbar(im, ax=ax)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def volume_slices(vols: np.ndarray, path, title: str = "") -> Path:
+    """Central z-slices of up to 10 volumes side by side: a quick look without a 3D viewer."""
+    vols = np.asarray(vols)[:10]
+    fig = _figure(1.6 * len(vols) + 0.4, 2.0)
+    for i, v in enumerate(vols):
+        ax = fig.add_subplot(1, len(vols), i + 1)
+        ax.imshow(v.sum(axis=0), cmap="gray")
+        ax.set_title(str(i), fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

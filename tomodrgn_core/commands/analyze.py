@@ -1,0 +1,39 @@
+"""tomodrgn analyze: PCA/UMAP/k-means (+GMM) of a VAE epoch's latent space, volumes and plots."""
+import argparse
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workdir", help="train_vae output folder")
+    p.add_argument("epoch", type=int, help="epoch to analyse (0-based; -1: the last saved)")
+    p.add_argument("-o", "--outdir", default=None, help="output folder (default: WORKDIR/analyze.EPOCH)")
+    p.add_argument("--ksample", type=int, default=20, help="number of k-means clusters / volumes (default 20)")
+    p.add_argument("--gmm", action="store_true", help="also cluster with a Gaussian mixture (gmmK/)")
+    p.add_argument("--pc", type=int, default=2, help="number of PCs to traverse (default 2)")
+    p.add_argument("--n-per-pc", type=int, default=10, help="volumes per PC traversal (default 10)")
+    p.add_argument("--skip-umap", action="store_true", help="skip UMAP (faster)")
+    p.add_argument("--skip-vol", action="store_true", help="skip volume generation")
+    p.add_argument("--Apix", type=float, default=None, help="pixel size to write (default: from training)")
+    p.add_argument("-d", "--downsample", type=int, default=None, help="Fourier-crop volumes to this box")
+    p.add_argument("--flip", action="store_true", help="mirror volumes along z (change hand)")
+    p.add_argument("--invert", action="store_true", help="invert volume contrast")
+    p.add_argument("--seed", type=int, default=0, help="seed for k-means/GMM/UMAP")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+
+
+def main(args) -> None:
+    from pathlib import Path
+
+    from ..analysis.analyze import analyze_latent
+    from ..analysis.rundir import load_z, read_losses, resolve_epoch
+    from ..analysis.volumes import volume_maker
+
+    epoch = resolve_epoch(args.workdir, args.epoch)
+    z = load_z(args.workdir, epoch)
+    out = Path(args.outdir or Path(args.workdir) / f"analyze.{epoch}")
+    maker = None if args.skip_vol else volume_maker(Path(args.workdir) / f"weights.{epoch}.pkl", device=args.device,
+                                                   downsample=args.downsample, Apix=args.Apix, flip=args.flip,
+                                                   invert=args.invert)
+    s = analyze_latent(z, out, args.ksample, maker, args.skip_umap, args.gmm, args.pc, args.n_per_pc,
+                       losses=read_losses(args.workdir), seed=args.seed)
+    print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {s['ksample']} clusters "
+          f"(sizes {s['kmeans_sizes']}) -> {out}")

@@ -1,0 +1,42 @@
+"""tomodrgn graph_traversal: shortest path through a nearest-neighbour graph of z between anchor particles."""
+import argparse
+
+from ..analysis.cli_volume_args import add_volume_args
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("zfile", help="z.<epoch>.train.pkl (or .npy/.txt) latent means")
+    p.add_argument("--anchors", type=int, nargs="+", required=True,
+                   help="0-based particle indices the path visits in order (e.g. kmeans centers_ind)")
+    p.add_argument("-o", "--outdir", required=True, help="output folder")
+    p.add_argument("--max-neighbors", type=int, default=10, help="most neighbours per particle (default 10)")
+    p.add_argument("--avg-neighbors", type=int, default=5, help="average neighbours per particle (default 5)")
+    add_volume_args(p)
+
+
+def main(args) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..analysis import plots
+    from ..analysis.latent import run_pca
+    from ..analysis.rundir import read_z
+    from ..analysis.trajectories import graph_path
+    from ..analysis.cli_volume_args import maker_from_args
+
+    z = read_z(args.zfile)
+    path = graph_path(z, args.anchors, args.avg_neighbors, args.max_neighbors)
+    out = Path(args.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    zs = z[path]
+    np.savetxt(out / "path_ind.txt", path, fmt="%d")
+    np.savetxt(out / "z_values.txt", zs)
+    step = np.r_[0.0, np.linalg.norm(np.diff(zs, axis=0), axis=1)]
+    np.savetxt(out / "path_distance.txt", np.cumsum(step))
+    pcs = run_pca(z).coords[:, :2]
+    plots.scatter(pcs, out / "z_pca_path.png", centers=pcs[path], xlabel="PC1", ylabel="PC2",
+                  title=f"graph path through {len(args.anchors)} anchors ({len(path)} particles)")
+    maker = maker_from_args(args)
+    n_vol = len(maker.write(zs, out)) if maker else 0
+    print(f"path of {len(path)} particles{f', {n_vol} volumes' if n_vol else ''} -> {out}")

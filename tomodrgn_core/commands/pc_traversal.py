@@ -1,0 +1,46 @@
+"""tomodrgn pc_traversal: latent points (and volumes) along principal components of z."""
+import argparse
+
+from ..analysis.cli_volume_args import add_volume_args
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("zfile", help="z.<epoch>.train.pkl (or .npy/.txt) latent means")
+    p.add_argument("-o", "--outdir", required=True, help="output folder (pc<dim>/ per PC inside)")
+    p.add_argument("--dim", type=int, nargs="+", default=[1], help="1-based PC(s) to traverse (default 1)")
+    p.add_argument("-n", type=int, default=10, help="points per traversal (default 10)")
+    p.add_argument("--lim", type=float, nargs=2, default=(5.0, 95.0), metavar=("MIN", "MAX"),
+                   help="percentiles of the particles' PC values to span (default 5 95)")
+    p.add_argument("--use-percentile-spacing", action="store_true",
+                   help="space points by equal particle percentiles instead of equal PC steps")
+    add_volume_args(p)
+
+
+def main(args) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..analysis import plots
+    from ..analysis.latent import run_pca
+    from ..analysis.rundir import read_z
+    from ..analysis.trajectories import pc_traversal
+    from ..analysis.cli_volume_args import maker_from_args
+
+    z = read_z(args.zfile)
+    pca = run_pca(z)
+    maker = maker_from_args(args)
+    out = Path(args.outdir)
+    for dim in args.dim:
+        zs, vals = pc_traversal(pca, dim, args.n, tuple(args.lim), args.use_percentile_spacing)
+        folder = out / f"pc{dim}"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savetxt(folder / "z_values.txt", zs)
+        np.savetxt(folder / "pc_values.txt", vals)
+        two = pca.coords[:, :2]
+        path_xy = np.zeros((len(vals), two.shape[1]))
+        path_xy[:, dim - 1] = vals if dim <= two.shape[1] else 0
+        plots.scatter(two, folder / "z_pca_traversal.png", centers=path_xy, xlabel="PC1", ylabel="PC2",
+                      title=f"PC{dim} traversal ({args.n} points)")
+        n_vol = len(maker.write(zs, folder)) if maker else 0
+        print(f"pc{dim}: {len(zs)} points{f', {n_vol} volumes' if n_vol else ''} -> {folder}")
