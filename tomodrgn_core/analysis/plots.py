@@ -133,3 +133,20 @@ def volume_slices(vols: np.ndarray, path, title: str = "") -> Path:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
+
+
+def panels(items: list, path, labels: np.ndarray | None = None, xlabel: str = "", ylabel: str = "") -> Path:
+    """Several 2D scatters side by side: ``items`` = [(xy, title), ...] (e.g. UMAP of selected epochs)."""
+    n = max(1, len(items))
+    fig = _figure(3.0 * n + 0.4, 3.2)
+    for i, (xy, title) in enumerate(items):
+        ax = fig.add_subplot(1, n, i + 1)
+        xy = np.asarray(xy)
+        y = xy[:, 1] if xy.ndim == 2 and xy.shape[1] > 1 else np.zeros(len(xy))
+        ax.scatter(xy[:, 0] if xy.ndim == 2 else xy, y, s=3, linewidths=0,
+                   c="0.3" if labels is None else _colors(labels))
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel)
+        if i == 0:
+            ax.set_ylabel(ylabel)
+    return _save(fig, path)
