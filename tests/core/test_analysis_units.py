@@ -1,0 +1,126 @@
+"""Analysis building blocks on given latent arrays with stub volume makers (no training)."""
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from tomodrgn_core.analysis.analyze import analyze_latent
+from tomodrgn_core.analysis.convergence import latent_shift, neighbor_overlap, select_epochs
+from tomodrgn_core.analysis.latent import cluster_kmeans, run_pca
+from tomodrgn_core.analysis.rundir import read_pickle
+from tomodrgn_core.analysis.trajectories import graph_path, pc_traversal
+from tomodrgn_core.analysis.volumes import VolumeMaker, voxel_pca
+from tomodrgn_core.errors import TomoDrgnInputError
+from tomodrgn_core.io import read_volume
+
+
+def two_blobs(n=60, zdim=3, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n // 2)
+    z = rng.normal(scale=0.3, size=(n, zdim)) + 4.0 * labels[:, None]
+    return z.astype(np.float32), labels
+
+
+def stub_maker(D=16):
+    """Volume = a cube whose brightness is z[0]: lets tests check which z produced which file."""
+    def fn(z):
+        v = np.zeros((len(z), D, D, D), np.float32)
+        v[:, 4:12, 4:12, 4:12] = z[:, :1, None, None]
+        return v
+    return VolumeMaker(fn, pixel_size=5.0)
+
+
+def assert_real_png(path, min_size=200):
+    img = mpimg.imread(path)
+    assert img.shape[0] >= min_size and img.shape[1] >= min_size, img.shape
+    assert img[..., :3].std() > 0.01  # not a blank canvas
+
+
+def test_kmeans_centres_are_real_particles():
+    z, labels = two_blobs()
+    cl = cluster_kmeans(z, 2, seed=0)
+    assert sorted(cl.sizes.tolist()) == [30, 30]
+    assert np.array_equal(cl.centers, z[cl.centers_ind])
+    assert set(labels[cl.centers_ind]) == {0, 1}
+
+
+def test_pc_traversal_spans_percentiles_along_pc1():
+    z, _ = two_blobs()
+    pca = run_pca(z)
+    zs, vals = pc_traversal(pca, 1, n=7, lim=(5, 95))
+    assert zs.shape == (7, 3) and np.all(np.diff(vals) > 0)
+    assert np.allclose(vals[[0, -1]], np.percentile(pca.coords[:, 0], [5, 95]))
+    back = (zs - pca.mean) @ pca.components.T
+    assert np.allclose(back[:, 0], vals, atol=1e-4) and np.allclose(back[:, 1:], 0, atol=1e-4)
+    with pytest.raises(TomoDrgnInputError):
+        pc_traversal(pca, 4)
+
+
+def test_graph_path_bridges_separate_classes():
+    z, labels = two_blobs()
+    path = graph_path(z, [0, 59], avg_neighbors=3, max_neighbors=5)
+    assert path[0] == 0 and path[-1] == 59 and len(set(path.tolist())) == len(path)
+    steps = np.linalg.norm(np.diff(z[path], axis=0), axis=1)
+    assert (steps > 2).sum() == 1  # exactly one jump between the two groups
+    with pytest.raises(TomoDrgnInputError, match="anchor 99"):
+        graph_path(z, [0, 99])
+
+
+def test_latent_shift_ignores_affine_changes():
+    z, _ = two_blobs()
+    A = np.array([[0, 2, 0], [1, 0, 0], [0, 0, -3.0]])
+    assert latent_shift(z, z @ A + 5) < 1e-6
+    rot = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0]
+    assert neighbor_overlap(z, 2.5 * z @ rot + 1) == 1.0  # distances only scale: same neighbours
+    shuffled = np.random.default_rng(1).permutation(z)
+    assert latent_shift(z, shuffled) > 0.5 and neighbor_overlap(z, shuffled) < 0.7
+    assert select_epochs([0, 1, 2, 3, 4, 5, 6, 7], 3) == [1, 4, 7]
+    assert select_epochs([4, 9, 14], 5, final=9) == [4, 9]
+
+
+def test_voxel_pca_finds_the_varying_region():
+    rng = np.random.default_rng(0)
+    base = np.zeros((30, 8, 8, 8), np.float32)
+    base[:, 2:4, 2:4, 2:4] = rng.normal(size=30)[:, None, None, None]  # one region varies
+    coords, ratio, mean, comps = voxel_pca(base + 1e-3 * rng.normal(size=base.shape), n_components=3)
+    assert ratio[0] > 0.95
+    assert np.abs(comps[0][2:4, 2:4, 2:4]).min() > 5 * np.abs(comps[0][5:, 5:, 5:]).max()
+
+
+def test_analyze_latent_writes_layout_and_volumes(tmp_path):
+    z, labels = two_blobs()
+    losses = {"epoch": np.arange(5), "loss": np.linspace(1, 0.5, 5), "mse": np.linspace(1, 0.5, 5),
+              "kld": np.linspace(0.1, 1, 5)}
+    s = analyze_latent(z, tmp_path, ksample=2, maker=stub_maker(), skip_umap=True, gmm=True, n_per_pc=4,
+                       losses=losses, log=lambda m: None)
+    for name in ("z_pca.png", "z_pca_hexbin.png", "z_pca_explained_variance.png", "loss.png", "particles.csv",
+                 "summary.json", "kmeans2/labels.pkl", "kmeans2/centers.txt", "kmeans2/centers_ind.txt",
+                 "kmeans2/vol_000.mrc", "kmeans2/vol_001.mrc", "kmeans2/cluster_sizes.png", "gmm2/labels.pkl",
+                 "pc1/vol_003.mrc", "pc2/z_values.txt"):
+        assert (tmp_path / name).is_file(), name
+    assert not (tmp_path / "umap.pkl").exists()
+    km_labels = read_pickle(tmp_path / "kmeans2" / "labels.pkl")
+    ind = np.loadtxt(tmp_path / "kmeans2" / "centers_ind.txt", dtype=int)
+    centers = np.loadtxt(tmp_path / "kmeans2" / "centers.txt")
+    assert np.allclose(centers, z[ind], atol=1e-5)
+    for k in range(2):  # volume k was generated at centre k (stub brightness = z0)
+        vol, apix = read_volume(tmp_path / "kmeans2" / f"vol_{k:03d}.mrc")
+        assert apix == 5.0 and np.isclose(vol[8, 8, 8], centers[k, 0], atol=1e-5)
+        assert km_labels[ind[k]] == k
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "particles.csv")
+    assert list(table.columns) == ["index", "z0", "z1", "z2", "PC1", "PC2", "cluster", "gmm_cluster"]
+    assert np.array_equal(table["cluster"], km_labels)
+    assert json.loads((tmp_path / "summary.json").read_text())["kmeans_sizes"] == [30, 30]
+    for png in ("z_pca.png", "kmeans2/z_pca.png", "loss.png", "kmeans2/cluster_sizes.png"):
+        assert_real_png(tmp_path / png)
+
+
+def test_analyze_latent_zdim1_uses_histograms(tmp_path):
+    z, _ = two_blobs(zdim=1)
+    s = analyze_latent(z, tmp_path, ksample=3, maker=None, skip_umap=False, n_pcs=2, log=lambda m: None)
+    assert s["zdim"] == 1 and not s["umap"]
+    assert (tmp_path / "pc1" / "z_values.txt").is_file() and not (tmp_path / "pc2").exists()
+    assert_real_png(tmp_path / "z_pca.png")
+    assert_real_png(tmp_path / "kmeans3" / "z_pca.png")
