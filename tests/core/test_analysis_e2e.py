@@ -1,0 +1,124 @@
+"""Analysis commands end to end on one small simulated two-class train_vae run (trained once per module)."""
+import json
+import pickle
+
+import matplotlib.image as mpimg
+import mrcfile
+import numpy as np
+import pytest
+
+from tomodrgn_core.analysis.metrics import map_cc
+from tomodrgn_core.cli import main as cli
+from tomodrgn_core.io import read_volume
+from tomodrgn_core.simulate import simulate_dataset
+
+FAST_VAE = ["--zdim", "2", "--enc-dim-A", "64", "--enc-layers-A", "2", "--out-dim-A", "64", "--enc-dim-B", "32",
+            "--enc-layers-B", "4", "--dec-dim", "128", "--dec-layers", "3", "-b", "8", "--l-dose-mask",
+            "--recon-dose-weight", "--recon-tilt-weight", "--lr", "1e-3", "--sample-ntilts", "10", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("analysis_e2e")
+    sim = simulate_dataset(d / "sim", n_particles=120, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45)
+    out = d / "run"
+    assert cli(["train_vae", str(sim["warp"]), "-o", str(out), "-n", "15", "--checkpoint", "5"] + FAST_VAE) == 0
+    return sim, out
+
+
+def assert_real_png(path):
+    img = mpimg.imread(path)
+    assert img.shape[0] >= 200 and img.shape[1] >= 200 and img[..., :3].std() > 0.01, path
+
+
+def assert_mrc(path, box, apix):
+    with mrcfile.open(path, permissive=False) as m:  # strict: a valid MRC header
+        assert m.data.shape == (box, box, box) and m.data.dtype == np.float32
+        assert np.isclose(float(m.voxel_size.x), apix) and np.isclose(float(m.voxel_size.z), apix)
+        assert int(m.header.mode) == 2 and np.isfinite(m.data).all() and m.data.std() > 0
+
+
+def test_analyze_two_class_run(run):
+    sim, out = run
+    assert cli(["analyze", str(out), "14", "--ksample", "2", "--device", "cpu", "--n-per-pc", "3"]) == 0
+    a = out / "analyze.14"
+    for name in ("z_pca.png", "z_pca_hexbin.png", "z_pca_explained_variance.png", "umap.pkl", "umap.png",
+                 "umap_hexbin.png", "loss.png", "particles.csv", "summary.json", "kmeans2/labels.pkl",
+                 "kmeans2/centers.txt", "kmeans2/centers_ind.txt", "kmeans2/umap.png", "kmeans2/z_pca.png",
+                 "kmeans2/cluster_sizes.png", "pc1/z_values.txt", "pc2/vol_002.mrc"):
+        assert (a / name).is_file(), name
+    labels = np.load(sim["labels"])
+    km = pickle.load(open(a / "kmeans2" / "labels.pkl", "rb"))
+    umap = pickle.load(open(a / "umap.pkl", "rb"))
+    assert km.shape == labels.shape and umap.shape == (120, 2)
+    gts = [read_volume(p)[0] for p in sim["volumes"]]
+    own = []
+    for k in range(2):
+        assert_mrc(a / "kmeans2" / f"vol_{k:03d}.mrc", 32, 8.0)
+        vol = read_volume(a / "kmeans2" / f"vol_{k:03d}.mrc")[0]
+        cc = [map_cc(vol, g) for g in gts]
+        own.append(int(np.bincount(labels[km == k]).argmax()))  # the class most of cluster k's particles are
+        assert cc[own[k]] > cc[1 - own[k]], cc
+    assert sorted(own) == [0, 1]  # each k-means volume matches a different ground-truth class
+    for png in ("z_pca.png", "umap.png", "kmeans2/umap.png", "loss.png", "z_pca_explained_variance.png"):
+        assert_real_png(a / png)
+    assert json.loads((a / "summary.json").read_text())["zdim"] == 2
+
+
+def test_traversals_write_valid_mrcs(run, tmp_path):
+    _, out = run
+    z = out / "z.14.train.pkl"
+    assert cli(["pc_traversal", str(z), "-o", str(tmp_path / "pc"), "--dim", "1", "-n", "4", "--weights",
+                str(out / "weights.14.pkl"), "--device", "cpu", "-d", "16"]) == 0
+    vols = sorted((tmp_path / "pc" / "pc1").glob("vol_*.mrc"))
+    assert len(vols) == 4
+    for v in vols:
+        assert_mrc(v, 16, 16.0)  # Fourier-cropped to half the box: twice the pixel size
+    zs = np.loadtxt(tmp_path / "pc" / "pc1" / "z_values.txt")
+    assert zs.shape == (4, 2)
+    assert_real_png(tmp_path / "pc" / "pc1" / "z_pca_traversal.png")
+    ind = np.loadtxt(out / "analyze.14" / "kmeans2" / "centers_ind.txt", dtype=int) if \
+        (out / "analyze.14").exists() else np.array([0, 1])
+    assert cli(["graph_traversal", str(z), "--anchors", *map(str, ind), "-o", str(tmp_path / "g"), "--weights",
+                str(out / "weights.14.pkl"), "--device", "cpu"]) == 0
+    path = np.loadtxt(tmp_path / "g" / "path_ind.txt", dtype=int, ndmin=1)
+    assert path[0] == ind[0] and path[-1] == ind[-1]
+    vols = sorted((tmp_path / "g").glob("vol_*.mrc"))
+    assert len(vols) == len(path)
+    assert_mrc(vols[0], 32, 8.0)
+
+
+def test_analyze_volumes_and_convergence(run, tmp_path):
+    _, out = run
+    assert cli(["analyze_volumes", str(out), "-1", "--ksample", "5", "--skip-umap", "--device", "cpu",
+                "-o", str(tmp_path / "av")]) == 0
+    av = tmp_path / "av"
+    pcs = np.load(av / "voxel_pca.npy")
+    assert pcs.shape[0] == 5 and len(list((av / "vols").glob("vol_*.mrc"))) == 5
+    assert json.loads((av / "summary.json").read_text())["explained_variance_ratio"][0] > 0.5  # two classes
+    assert_mrc(av / "mask.mrc", 32, 8.0)
+    assert_real_png(av / "voxel_pca.png")
+
+    assert cli(["convergence_vae", str(out), "--epoch-interval", "5", "--final-maxima", "2", "--skip-umap",
+                "--device", "cpu", "-o", str(tmp_path / "cv")]) == 0
+    cv = tmp_path / "cv"
+    s = json.loads((cv / "convergence.json").read_text())
+    assert s["epochs"] == [4, 9, 14] and len(s["pairs"]) == 2
+    assert all(-1 <= p["vol_cc_mean"] <= 1 and p["latent_shift"] >= 0 for p in s["pairs"])
+    assert (cv / "verdict.txt").read_text().split(":")[0] in ("CONVERGED", "NOT CONVERGED")
+    for png in ("latent_shifts.png", "volume_cc.png", "pca_epochs.png", "loss.png"):
+        assert_real_png(cv / png)
+
+
+def test_convergence_nn_compares_successive_reconstructions(run, tmp_path):
+    sim, _ = run
+    out = tmp_path / "nn"
+    assert cli(["train_nn", str(sim["warp"]), "-o", str(out), "-n", "3", "--dim", "64", "--layers", "2", "-b", "16",
+                "--checkpoint", "1", "--device", "cpu"]) == 0
+    gt = sim["volumes"][0]
+    assert cli(["convergence_nn", str(out), "--ref-vol", str(gt), "-o", str(tmp_path / "cn")]) == 0
+    s = json.loads((tmp_path / "cn" / "convergence.json").read_text())
+    assert s["epochs"] == [0, 1, 2] and len(s["pairs"]) == 2
+    assert all(p["fsc_0.5_A"] >= 16.0 and p["cc"] > 0 and "ref_cc" in p for p in s["pairs"])
+    assert_real_png(tmp_path / "cn" / "fsc_epochs.png")
+    assert_real_png(tmp_path / "cn" / "resolution_epochs.png")
