@@ -27,6 +27,10 @@ def main(args) -> None:
 
     if not Path(args.workdir).is_dir():
         raise TomoDrgnInputError("training folder not found", path=args.workdir, fix="give the -o folder of train_nn")
+    from ..analysis.rundir import read_config
+    if (read_config(args.workdir).get("model") or {}).get("zdim"):
+        raise TomoDrgnInputError("this is a train_vae run", path=args.workdir,
+                                 fix="use tomodrgn convergence_vae for VAE runs")
     s = convergence_nn(args.workdir, out, args.epoch_interval, args.max_epoch, maker_for, ref)
     if len(s["epochs"]) < 2:
         raise TomoDrgnInputError(f"only {len(s['epochs'])} saved epoch(s) to compare", path=args.workdir,
