@@ -18,7 +18,7 @@ setup(
     ],
     extras_require={"test": ["pytest", "scipion-em-reliontomo"]},
     entry_points={
-        "pyworkflow.plugin": ["tomodrgn = tomodrgn_plugin"],
+        "pyworkflow.plugin": ["tomodrgn_plugin = tomodrgn_plugin"],  # name must be the module name,
         "console_scripts": ["tomodrgn = tomodrgn_core.cli:main"],
     },
     classifiers=["Programming Language :: Python :: 3", "Topic :: Scientific/Engineering :: Bio-Informatics"],

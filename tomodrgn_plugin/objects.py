@@ -1,0 +1,57 @@
+"""Plugin objects: particle sets that remember their tomoDRGN STAR, and a trained model."""
+import pyworkflow.object as pwobj
+from pwem.objects import EMObject
+from tomo.objects import SetOfSubTomograms
+
+
+class TomoDrgnParticles(SetOfSubTomograms):
+    """Particles backed by an image-series STAR (Warp/M) or a RELION 5 optimisation set.
+
+    Items carry ``_tomodrgnIndex`` (their particle row in that STAR) and, after training/analysis,
+    ``_tomodrgnZ`` (latent mean, comma-separated) and ``_tomodrgnClass``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._starFile = pwobj.String()
+        self._sourceSoftware = pwobj.String("auto")
+
+    def getStarFile(self) -> str:
+        return self._starFile.get()
+
+    def setStarFile(self, path) -> None:
+        self._starFile.set(str(path))
+
+    def getSourceSoftware(self) -> str:
+        return self._sourceSoftware.get()
+
+    def setSourceSoftware(self, value) -> None:
+        self._sourceSoftware.set(value)
+
+
+class TomoDrgnModel(EMObject):
+    """A trained tomoDRGN run: its folder holds config.yaml, weights.{epoch}.pkl and z.{epoch}.train.pkl."""
+
+    def __init__(self, workDir=None, **kwargs):
+        super().__init__(**kwargs)
+        self._workDir = pwobj.String(workDir)
+        self._lastEpoch = pwobj.Integer()
+        self._zDim = pwobj.Integer(0)
+
+    def getWorkDir(self) -> str:
+        return self._workDir.get()
+
+    def getLastEpoch(self) -> int:
+        return self._lastEpoch.get()
+
+    def setLastEpoch(self, e: int) -> None:
+        self._lastEpoch.set(e)
+
+    def getZDim(self) -> int:
+        return self._zDim.get()
+
+    def setZDim(self, z: int) -> None:
+        self._zDim.set(z)
+
+    def __str__(self):
+        return f"tomoDRGN model (zdim {self.getZDim()}, last epoch {self.getLastEpoch()})"

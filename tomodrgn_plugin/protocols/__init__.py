@@ -1,0 +1,6 @@
+"""tomoDRGN protocols (one per file). Never import torch here: every Scipion process imports these."""
+from .protocol_import_particles import ProtTomoDrgnImportParticles
+from .protocol_train import ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE
+from .protocol_analyze import ProtTomoDrgnAnalyze
+from .protocol_generate_volumes import ProtTomoDrgnGenerateVolumes
+from .protocol_subset_export import ProtTomoDrgnSubsetExport

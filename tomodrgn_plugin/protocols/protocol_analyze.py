@@ -1,0 +1,121 @@
+"""tomoDRGN analyze: PCA/UMAP/k-means of the latent space -> class volumes and k-means classes."""
+import os
+
+import pyworkflow.utils as pwutils
+import pickle
+
+from pwem.objects import SetOfVolumes, Volume
+from pwem.protocols import EMProtocol
+from pyworkflow.protocol import params
+from tomo.objects import SetOfClassesSubTomograms
+
+from .. import Plugin
+from ..constants import ATTR_CLASS, ATTR_INDEX
+from ..convert import copy_with_attributes
+from ..objects import TomoDrgnParticles
+
+
+class ProtTomoDrgnAnalyze(EMProtocol):
+    """Cluster a trained VAE's latent space (k-means, optional GMM), generate one volume per cluster centre,
+    PCA/UMAP plots, and classify the particles."""
+    _label = "tomoDRGN analyze"
+    _possibleOutputs = {"outputVolumes": SetOfVolumes, "outputClasses": SetOfClassesSubTomograms,
+                        "outputParticles": TomoDrgnParticles}
+
+    def _defineParams(self, form):
+        form.addSection(label="Input")
+        form.addParam("inputModel", params.PointerParam, pointerClass="TomoDrgnModel", important=True,
+                      label="Trained VAE")
+        form.addParam("inputParticles", params.PointerParam, pointerClass="TomoDrgnParticles", important=True,
+                      label="Particles with latent z", help="the 'outputParticles' of the train VAE protocol")
+        form.addParam("epoch", params.IntParam, default=-1, label="Epoch", help="-1: the last saved epoch")
+        form.addParam("ksample", params.IntParam, default=20, label="k-means classes")
+        form.addParam("skipUmap", params.BooleanParam, default=False, label="Skip UMAP?")
+        form.addParam("gmm", params.BooleanParam, default=False, label="Also a Gaussian mixture?")
+        form.addParam("flip", params.BooleanParam, default=False, expertLevel=params.LEVEL_ADVANCED,
+                      label="Flip hand of volumes?")
+        form.addHidden(params.USE_GPU, params.BooleanParam, default=True)
+        form.addHidden(params.GPU_LIST, params.StringParam, default="0")
+
+    def _insertAllSteps(self):
+        self._insertFunctionStep(self.analyzeStep)
+        self._insertFunctionStep(self.createOutputStep)
+
+    def _epoch(self):
+        e = self.epoch.get()
+        return self.inputModel.get().getLastEpoch() if e is None or e < 0 else e
+
+    def _outDir(self):
+        return self._getExtraPath(f"analyze.{self._epoch()}")
+
+    def analyzeStep(self):
+        args = [Plugin.getProgram("analyze"), self.inputModel.get().getWorkDir(), self._epoch(), "-o", self._outDir(),
+                "--ksample", self.ksample.get()]
+        args += (["--skip-umap"] if self.skipUmap else []) + (["--gmm"] if self.gmm else [])
+        args += ["--flip"] if self.flip else []
+        args += ["--device", "cuda" if self.getAttributeValue(params.USE_GPU, True) else "cpu"]
+        env = pwutils.Environ(os.environ)
+        env["CUDA_VISIBLE_DEVICES"] = str(self.getAttributeValue(params.GPU_LIST, "0"))
+        if not self.getAttributeValue(params.USE_GPU, True) or not _cuda_available():
+            args[-1] = "cpu"
+        self.runJob(Plugin.getPython(), " ".join(str(a) for a in args), env=env)
+
+    def _kdir(self):
+        return os.path.join(self._outDir(), f"kmeans{self.ksample.get()}")
+
+    def createOutputStep(self):
+        particles = self.inputParticles.get()
+        apix = particles.getSamplingRate()
+        vols = SetOfVolumes.create(self._getPath())
+        vols.setSamplingRate(apix)
+        paths = sorted(f for f in os.listdir(self._kdir()) if f.startswith("vol_") and f.endswith(".mrc"))
+        for f in paths:
+            v = Volume(os.path.join(self._kdir(), f))
+            v.setSamplingRate(apix)
+            vols.append(v)
+        with open(os.path.join(self._kdir(), "labels.pkl"), "rb") as fh:
+            labels = pickle.load(fh)
+        labelled = TomoDrgnParticles.create(self._getPath(), suffix="labelled")
+        copy_with_attributes(particles, labelled, labels=labels)
+        labelled.setStarFile(particles.getStarFile())
+        labelled.setSourceSoftware(particles.getSourceSoftware())
+        classes = SetOfClassesSubTomograms.create(self._getPath())
+        classes.setImages(labelled)
+        vol_paths = [os.path.join(self._kdir(), f) for f in paths]
+
+        def update_item(item, row):
+            item.setClassId(getattr(item, ATTR_CLASS).get() + 1)
+
+        def update_class(cls):
+            k = cls.getObjId() - 1
+            if k < len(vol_paths):
+                rep = Volume(vol_paths[k])
+                rep.setSamplingRate(apix)
+                cls.setRepresentative(rep)
+
+        classes.classifyItems(updateItemCallback=update_item, updateClassCallback=update_class)
+        self._defineOutputs(outputVolumes=vols, outputClasses=classes, outputParticles=labelled)
+        self._defineSourceRelation(self.inputParticles, classes)
+        self._defineSourceRelation(self.inputModel, vols)
+
+    def _summary(self):
+        if not hasattr(self, "outputClasses"):
+            return ["Analysis not finished yet."]
+        sizes = [c.getSize() for c in self.outputClasses.iterItems()]
+        return [f"epoch {self._epoch()}: {len(sizes)} k-means classes, sizes {sizes}",
+                f"plots and particles.csv in {self._outDir()}"]
+
+    def _methods(self):
+        return [f"The latent space was clustered with k-means (k={self.ksample.get()}) and one volume generated at "
+                "the particle nearest each centre [Powell2024]."]
+
+    def _citations(self):
+        return ["Powell2024"]
+
+
+def _cuda_available() -> bool:
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+    return torch.cuda.is_available()

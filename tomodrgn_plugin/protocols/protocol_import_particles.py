@@ -1,0 +1,60 @@
+"""tomoDRGN import particles: a Warp/M image-series STAR or a RELION 5 / WarpTools optimisation set."""
+import os
+
+from pwem.protocols import EMProtocol
+from pyworkflow.protocol import params
+
+from ..constants import SOURCE_CHOICES
+from ..objects import TomoDrgnParticles
+
+
+class ProtTomoDrgnImportParticles(EMProtocol):
+    """Import particle tilt-image series for tomoDRGN (Warp/M, cryoSRPNT or RELION 5 / WarpTools layout)."""
+    _label = "tomoDRGN import particles"
+    _possibleOutputs = {"outputParticles": TomoDrgnParticles}
+
+    def _defineParams(self, form):
+        form.addSection(label="Input")
+        form.addParam("starFile", params.PathParam, important=True, label="Particles STAR",
+                      help="Warp/M image-series STAR, or a RELION 5 optimisation set (or its particles STAR)")
+        form.addParam("sourceSoftware", params.EnumParam, choices=SOURCE_CHOICES, default=0,
+                      label="Source software", help="auto detects the layout from the STAR columns")
+        form.addParam("dataDir", params.PathParam, allowsNull=True, expertLevel=params.LEVEL_ADVANCED,
+                      label="Stacks folder", help="where the .mrcs stacks are, if not beside the STAR")
+
+    def _insertAllSteps(self):
+        self._insertFunctionStep(self.importStep)
+
+    def _source(self):
+        return SOURCE_CHOICES[self.sourceSoftware.get()]
+
+    def importStep(self):
+        from tomodrgn_core.io import load_particles
+        from ..convert import fill_particles
+
+        ps = load_particles(self.starFile.get(), self._source(), self.dataDir.get() or None)
+        self.info(f"{ps}: {len(ps.table)} tilt images, {ps.ntilts.min()}-{ps.ntilts.max()} tilts per particle")
+        out = TomoDrgnParticles.create(self._getPath())
+        out.setStarFile(os.path.abspath(self.starFile.get()))
+        out.setSourceSoftware(ps.source)
+        fill_particles(ps, out)
+        self._defineOutputs(outputParticles=out)
+
+    def _validate(self):
+        errors = []
+        if not self.starFile.get() or not os.path.isfile(self.starFile.get()):
+            errors.append(f"Particles STAR not found: {self.starFile.get()}")
+        return errors
+
+    def _summary(self):
+        if not hasattr(self, "outputParticles"):
+            return ["Output not ready yet."]
+        p = self.outputParticles
+        return [f"{p.getSize()} particles from {p.getStarFile()} ({p.getSourceSoftware()} layout), "
+                f"{p.getSamplingRate():.3g} A/px"]
+
+    def _methods(self):
+        return ["Particle tilt-image series were imported for tomoDRGN [Powell2024]."]
+
+    def _citations(self):
+        return ["Powell2024"]

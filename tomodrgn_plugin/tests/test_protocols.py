@@ -1,0 +1,95 @@
+"""Protocol tests: a real pyworkflow project, the real protocols, simulated data made here (no downloads).
+
+Run with `python -m scipion tests tomodrgn_plugin.tests` (or pytest)."""
+from pathlib import Path
+
+import numpy as np
+from pyworkflow.tests import BaseTest, setupTestProject
+
+from tomodrgn_plugin.constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
+from tomodrgn_plugin.convert import parse_z
+from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnGenerateVolumes, ProtTomoDrgnImportParticles,
+                                       ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE)
+
+FIXTURE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "relion5_warptools_small"
+           / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
+FAST = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
+FAST_VAE = dict(zDim=2, encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **FAST)
+
+
+def cc(a, b):
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
+class TestTomoDrgnProtocols(BaseTest):
+    @classmethod
+    def setUpClass(cls):
+        from tomodrgn_core.simulate import simulate_dataset
+        setupTestProject(cls)
+        cls.sim = simulate_dataset(cls.getOutputPath("simulated"), n_particles=120, box=32, n_classes=2, snr=0.5,
+                                   seed=0, max_tilt=45, layout="both", overwrite=True)
+
+    def _import(self, star, label):
+        prot = self.newProtocol(ProtTomoDrgnImportParticles, starFile=str(star), objLabel=label)
+        self.launchProtocol(prot)
+        return prot.outputParticles
+
+    def test_import_relion5_fixture(self):
+        parts = self._import(FIXTURE, "fixture")
+        self.assertEqual(parts.getSize(), 40)
+        self.assertEqual(parts.getSourceSoftware(), "relion5")
+        self.assertAlmostEqual(parts.getSamplingRate(), 12.0)
+        first = parts.getFirstItem()
+        self.assertEqual(getattr(first, ATTR_INDEX).get(), 0)
+        self.assertTrue(first.getCoordinate3D().getTomoId().startswith("Unt_"))
+
+    def test_chain_import_train_analyze_subset(self):
+        from tomodrgn_core.io import load_particles, read_volume
+        from tomodrgn_core.analysis.metrics import adjusted_rand_index
+
+        truth = np.load(self.sim["labels"])
+        gts = [read_volume(p)[0] for p in self.sim["volumes"]]
+        parts = self._import(self.sim["warp"], "simulated warp")
+        self.assertEqual(parts.getSize(), 120)
+        r5 = self._import(self.sim["relion5"], "simulated relion5")
+        self.assertEqual((r5.getSize(), r5.getSourceSoftware()), (120, "relion5"))
+
+        nn = self.newProtocol(ProtTomoDrgnTrainHomogeneous, inputParticles=parts, numEpochs=6, checkpoint=3, **FAST)
+        self.launchProtocol(nn)
+        vol = read_volume(nn.outputVolume.getFileName())[0]
+        self.assertGreater(cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
+
+        vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, numEpochs=15, checkpoint=5, **FAST_VAE)
+        self.launchProtocol(vae)
+        self.assertEqual(vae.outputModel.getLastEpoch(), 14)
+        zs = {getattr(p, ATTR_INDEX).get(): parse_z(getattr(p, ATTR_Z).get()) for p in vae.outputParticles}
+        self.assertEqual(len(zs), 120)
+        self.assertEqual(len(zs[0]), 2)
+
+        an = self.newProtocol(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles,
+                              ksample=2, skipUmap=True, useGpu=False)
+        self.launchProtocol(an)
+        self.assertEqual(an.outputVolumes.getSize(), 2)
+        self.assertEqual(an.outputClasses.getSize(), 2)
+        labels = {getattr(p, ATTR_INDEX).get(): getattr(p, ATTR_CLASS).get() for p in an.outputParticles}
+        pred = np.array([labels[i] for i in range(120)])
+        self.assertGreaterEqual(adjusted_rand_index(truth, pred), 0.9)  # the two simulated classes recovered
+        for cls in an.outputClasses:
+            rep = read_volume(cls.getRepresentative().getFileName())[0]
+            members = [getattr(p, ATTR_INDEX).get() for p in cls]
+            own = int(np.bincount(truth[members]).argmax())
+            self.assertGreater(cc(rep, gts[own]), cc(rep, gts[1 - own]))
+
+        sub = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=an.outputParticles, classIds="1")
+        self.launchProtocol(sub)
+        expected = sorted(i for i, k in labels.items() if k == 0)
+        got = sorted(getattr(p, ATTR_INDEX).get() for p in sub.outputParticles)
+        self.assertEqual(got, expected)
+        self.assertEqual(type(sub.outputParticles), type(an.outputParticles))
+        reread = load_particles(sub.outputParticles.getStarFile())
+        self.assertEqual(reread.n_particles, len(expected))
+        self.assertEqual(int(reread.ntilts.sum()), 31 * len(expected))
+
+        gen = self.newProtocol(ProtTomoDrgnGenerateVolumes, inputModel=vae.outputModel, zValues="0 0\n1 1")
+        self.launchProtocol(gen)
+        self.assertEqual(gen.outputVolumes.getSize(), 2)

@@ -1,0 +1,1 @@
+from .viewer_latent import TomoDrgnLatentViewer
