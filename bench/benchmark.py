@@ -7,6 +7,7 @@ peak memory (CUDA max allocated on GPU, max RSS on CPU) and ARI (VAE, 2 classes)
   python bench/benchmark.py --preset cpu            # 2-core CPU anchor (reference: 9.2 s/epoch, ~16 p/s)
   python bench/benchmark.py --preset gpu            # H100 anchors, box 64 and 128
   python bench/benchmark.py --preset memory         # lazy loading: peak RSS at N and 4N particles
+  python bench/benchmark.py --preset boxes          # train_vae and train_nn at box 32/64/128 (small data)
 """
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def quality(kind: str, data: dict, out: Path, epochs: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", choices=["cpu", "gpu", "memory", "quick"], default="cpu")
+    ap.add_argument("--preset", choices=["cpu", "gpu", "memory", "quick", "boxes"], default="cpu")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workdir", default=None)
@@ -89,6 +90,9 @@ def main() -> None:
         settings = [("vae", 32, 1, 144, SMALL_ARCH), ("vae", 32, 8, 144, SMALL_ARCH)]
         if args.preset == "quick":
             settings = settings[1:]
+    elif args.preset == "boxes":
+        settings = [(k, box, 8, 64, SMALL_ARCH if k == "vae" else ["--dim", "256", "--layers", "3"])
+                    for box in (32, 64, 128) for k in ("vae", "nn")]
     else:
         settings = [(k, box, b, 1008, PAPER_ARCH if k == "vae" else ["--dim", "256", "--layers", "3"])
                     for box in (64, 128) for k, b in (("vae", 1), ("vae", 8), ("nn", 1))]

@@ -12,7 +12,7 @@ LOGS=$(mktemp -d -t tomodrgn_tests.XXXXXX)
 
 .venv/bin/python -m pytest tests/core -q -p no:cacheprovider --junitxml "$LOGS/core.xml" "$@" 2>&1 | tee "$LOGS/core.log"
 core_rc=${PIPESTATUS[0]}
-.venv/bin/python -m scipion tests tomodrgn_plugin.tests 2>&1 | tee "$LOGS/plugin.log"
+.venv/bin/python -m scipion tests tomodrgn_plugin.tests.test_protocols 2>&1 | tee "$LOGS/plugin.log"
 plugin_rc=${PIPESTATUS[0]}
 
 .venv/bin/python - "$LOGS" <<'PY'
@@ -26,6 +26,11 @@ text = re.sub(r"\x1b\[[0-9;]*m", "", open(f"{logs}/plugin.log").read())
 p_pass = sum(int(n) for n in re.findall(r"\[\s*PASSED\s*\]\s*(\d+) tests", text))
 p_fail = sum(int(n) for n in re.findall(r"\[\s*FAILED\s*\]\s*(\d+) tests", text))
 print(f"core (pytest): {tests - fails - skipped} passed, {fails} failed; Scipion protocol tests: {p_pass} passed, {p_fail} failed")
+if p_pass + p_fail == 0:  # scipion exits 0 when it finds nothing: that is a failure here
+    print("Scipion protocol tests: none ran")
+    p_fail = 1
 print(f"{tests - fails - skipped + p_pass} passed, {fails + p_fail} failed")
+sys.exit(1 if fails + p_fail else 0)
 PY
-if [ "$core_rc" -ne 0 ] || [ "$plugin_rc" -ne 0 ]; then exit 1; fi
+summary_rc=$?
+if [ "$core_rc" -ne 0 ] || [ "$plugin_rc" -ne 0 ] || [ "$summary_rc" -ne 0 ]; then exit 1; fi
