@@ -10,20 +10,11 @@ import pytest
 from tomodrgn_core.analysis.metrics import map_cc
 from tomodrgn_core.cli import main as cli
 from tomodrgn_core.io import read_volume
-from tomodrgn_core.simulate import simulate_dataset
-
-FAST_VAE = ["--zdim", "2", "--enc-dim-A", "64", "--enc-layers-A", "2", "--out-dim-A", "64", "--enc-dim-B", "32",
-            "--enc-layers-B", "4", "--dec-dim", "128", "--dec-layers", "3", "-b", "8", "--l-dose-mask",
-            "--recon-dose-weight", "--recon-tilt-weight", "--lr", "1e-3", "--sample-ntilts", "10", "--device", "cpu"]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("analysis_e2e")
-    sim = simulate_dataset(d / "sim", n_particles=120, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45)
-    out = d / "run"
-    assert cli(["train_vae", str(sim["warp"]), "-o", str(out), "-n", "15", "--checkpoint", "5"] + FAST_VAE) == 0
-    return sim, out
+def run(two_class, vae_run):
+    """(simulation, trained run folder): the session's shared two-class VAE (tests/core/conftest.py)."""
+    return two_class, vae_run
 
 
 def assert_real_png(path):

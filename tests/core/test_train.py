@@ -14,28 +14,13 @@ from tomodrgn_core.io import load_particles, read_volume
 from tomodrgn_core.reconstruct import backproject
 from tomodrgn_core.simulate import simulate_dataset
 
-FAST_VAE = ["--zdim", "2", "--enc-dim-A", "64", "--enc-layers-A", "2", "--out-dim-A", "64", "--enc-dim-B", "32",
-            "--enc-layers-B", "4", "--dec-dim", "128", "--dec-layers", "3", "-b", "8", "--l-dose-mask",
-            "--recon-dose-weight", "--recon-tilt-weight", "--lr", "1e-3", "--sample-ntilts", "10", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def two_class(tmp_path_factory):
-    d = tmp_path_factory.mktemp("two_class")
-    return simulate_dataset(d, n_particles=120, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45)
+from conftest import FAST_VAE
 
 
 @pytest.fixture(scope="module")
 def one_class(tmp_path_factory):
     d = tmp_path_factory.mktemp("one_class")
     return simulate_dataset(d, n_particles=100, box=32, n_classes=1, snr=0.3, seed=1, max_tilt=45)
-
-
-@pytest.fixture(scope="module")
-def vae_run(two_class, tmp_path_factory):
-    out = tmp_path_factory.mktemp("vae") / "run"
-    assert cli(["train_vae", str(two_class["warp"]), "-o", str(out), "-n", "15", "--checkpoint", "5"] + FAST_VAE) == 0
-    return out
 
 
 def kmeans2(z):
