@@ -9,7 +9,8 @@ import pytest
 
 from tomodrgn_core.analysis.metrics import map_cc
 from tomodrgn_core.cli import main as cli
-from tomodrgn_core.io import read_volume
+from tomodrgn_core.io import read_volume, write_volume
+from tomodrgn_core.simulate import simulate_dataset
 
 @pytest.fixture(scope="module")
 def run(two_class, vae_run):
@@ -101,15 +102,22 @@ def test_analyze_volumes_and_convergence(run, tmp_path):
         assert_real_png(cv / png)
 
 
-def test_convergence_nn_compares_successive_reconstructions(run, tmp_path):
-    sim, _ = run
-    out = tmp_path / "nn"
-    assert cli(["train_nn", str(sim["warp"]), "-o", str(out), "-n", "3", "--dim", "64", "--layers", "2", "-b", "16",
+def test_convergence_nn_compares_successive_reconstructions(tmp_path, capsys):
+    sim = simulate_dataset(tmp_path / "sim", n_particles=30, box=16, n_classes=1, snr=1.0, seed=1, max_tilt=30)
+    out = tmp_path / "nn"  # a tiny train_nn run of its own: only the saved epochs matter here
+    assert cli(["train_nn", str(sim["warp"]), "-o", str(out), "-n", "3", "--dim", "32", "--layers", "2", "-b", "10",
                 "--checkpoint", "1", "--device", "cpu"]) == 0
     gt = sim["volumes"][0]
+    apix = read_volume(gt)[1]
     assert cli(["convergence_nn", str(out), "--ref-vol", str(gt), "-o", str(tmp_path / "cn")]) == 0
     s = json.loads((tmp_path / "cn" / "convergence.json").read_text())
     assert s["epochs"] == [0, 1, 2] and len(s["pairs"]) == 2
-    assert all(p["fsc_0.5_A"] >= 16.0 and p["cc"] > 0 and "ref_cc" in p for p in s["pairs"])
+    assert all(p["fsc_0.5_A"] >= 2 * apix - 1e-6 and p["cc"] > 0 and "ref_cc" in p for p in s["pairs"])
     assert_real_png(tmp_path / "cn" / "fsc_epochs.png")
     assert_real_png(tmp_path / "cn" / "resolution_epochs.png")
+    # clear one-line errors: a homogeneous run has no latent space; a reference of another box
+    assert cli(["analyze", str(out), "-1", "--skip-vol"]) == 2
+    assert "train_nn (homogeneous) run" in capsys.readouterr().err
+    write_volume(tmp_path / "small.mrc", np.zeros((8, 8, 8), np.float32), 2 * apix)
+    assert cli(["convergence_nn", str(out), "--ref-vol", str(tmp_path / "small.mrc"), "-o", str(tmp_path / "c2")]) == 2
+    assert "reference map has box" in capsys.readouterr().err

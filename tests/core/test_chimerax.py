@@ -49,6 +49,9 @@ def test_relion5_placement_uses_star_angles(sim):
     R = place[[f"r{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3)]].to_numpy().reshape(-1, 3, 3)
     assert np.allclose(R, want, atol=1e-6)
     assert np.allclose(np.linalg.det(R), 1.0)
+    # RELION's frame is the z-mirror of ours (io/_relion5.py): the simulator writes M A M, placement returns it
+    M = np.diag([1.0, 1.0, -1.0])
+    assert np.allclose(R, M @ sim["dataset"].particle_poses @ M, atol=1e-5)
 
 
 def test_cxc_per_class_volumes_coloured_by_class(sim, tmp_path):
@@ -88,5 +91,9 @@ def test_fixture_relion5_script_and_errors(tmp_path, capsys):
     assert np.allclose(np.linalg.det(m[:, :, :3]), 1.0, atol=1e-4)
     # default frame: measured from the tomogram's first voxel -> inside the 4400x6000x1400 px x 1.667 A box
     assert np.all(m[:, :, 3] > 0) and np.all(m[:, :, 3] < np.array([4400, 6000, 1400]) * 1.667)
+    assert cli(["subtomo2chimerax", str(OPT), "-o", str(tmp_path / "l0"), "--vol-path", str(vol), "--tomoname",
+                "Unt_083.tomostar", "--vol-render-level", "0"]) == 0
+    levels = re.findall(r" level (\S+) ", (tmp_path / "l0" / "Unt_083.cxc").read_text())
+    assert len(levels) == 10 and all(float(v) == 0.0 for v in levels)  # an explicit 0 is honoured
     assert cli(["subtomo2chimerax", str(OPT), "-o", str(out), "--vol-path", str(vol), "--tomoname", "nope"]) == 2
     assert "no particle in tomogram 'nope'" in capsys.readouterr().err

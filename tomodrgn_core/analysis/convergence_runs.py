@@ -108,6 +108,11 @@ def convergence_nn(workdir, out_dir, interval: int = 1, max_epoch: int | None = 
         return maker(np.zeros((1, 0)))[0], maker.pixel_size
 
     vols = {e: volume(e) for e in epochs}
+    shape = vols[epochs[-1]][0].shape if epochs else None
+    if ref_vol is not None and shape is not None and ref_vol.shape != shape:
+        from ..errors import TomoDrgnInputError
+        raise TomoDrgnInputError(f"reference map has box {ref_vol.shape} but the reconstructions have {shape}",
+                                 fix="give a reference map of the training box (resample it first)")
     rows, curves = [], {}
     for a, b in zip(epochs[:-1], epochs[1:]):
         m = volume_pair_metrics(vols[a][0], vols[b][0], vols[b][1])

@@ -27,6 +27,13 @@ def main(args) -> None:
     from ..analysis.rundir import load_z, read_losses, resolve_epoch
     from ..analysis.volumes import volume_maker
 
+    from ..analysis.rundir import read_config
+    from ..errors import TomoDrgnInputError
+
+    if Path(args.workdir).is_dir() and (Path(args.workdir) / "config.yaml").is_file() and \
+            not (read_config(args.workdir).get("model") or {}).get("zdim"):
+        raise TomoDrgnInputError("this is a train_nn (homogeneous) run: it has no latent space", path=args.workdir,
+                                 fix="give the -o folder of train_vae (use convergence_nn for train_nn runs)")
     epoch = resolve_epoch(args.workdir, args.epoch)
     z = load_z(args.workdir, epoch)
     out = Path(args.outdir or Path(args.workdir) / f"analyze.{epoch}")

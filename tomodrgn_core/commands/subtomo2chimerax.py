@@ -67,7 +67,8 @@ def main(args) -> None:
     cache = {}
     for p in set(vols[i] for i in keep):
         vol, apix = read_volume(p)
-        cache[p] = (vol.shape[-1], apix, args.vol_render_level or 0.5 * float(np.percentile(vol, 99)))
+        level = args.vol_render_level if args.vol_render_level is not None else 0.5 * float(np.percentile(vol, 99))
+        cache[p] = (vol.shape[-1], apix, level)
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
     place.assign(label=-1 if labels is None else labels).iloc[keep].to_csv(out / "placements.csv", index=False,
