@@ -1,6 +1,7 @@
 """Device-resident tilt-series data and vectorised per-particle tilt sampling."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,8 +58,9 @@ class TiltSeriesData:
         mm = np.load(preprocessed_path, mmap_mode="r")
         self.norm_std = float(norm_std) if norm_std else normalization_std(mm)
         self.lazy = lazy
-        self._mm = mm
+        self._width, self._path, self._offset = mm.shape[1], str(preprocessed_path), mm.offset
         self.ht = None if lazy else torch.from_numpy(np.asarray(mm) / np.float32(self.norm_std)).to(self.device)
+        del mm  # unmapped: lazy runs read rows with pread
         f32 = dict(device=self.device, dtype=torch.float32)
         self.rot = torch.as_tensor(P.euler_to_matrix(t[S.ROT], t[S.TILT], t[S.PSI]), **f32)
         self.ctf_params = torch.as_tensor(np.array(t[CTF_COLUMNS], dtype=np.float64), **f32)
@@ -89,6 +91,19 @@ class TiltSeriesData:
         order = np.argsort(keys, axis=1, kind="stable")[:, : self.n_sample]
         return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.device)
 
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of the preprocessed file by positioned reads (no mapping: resident memory stays flat)."""
+        width = self._width
+        out = np.empty((len(rows), width), np.float32)
+        nbytes = width * 4
+        fd = os.open(self._path, os.O_RDONLY)
+        try:
+            for i, r in enumerate(rows):  # a few dozen rows per batch
+                out[i] = np.frombuffer(os.pread(fd, nbytes, self._offset + int(r) * nbytes), np.float32)
+        finally:
+            os.close(fd)
+        return out
+
     def _ctf(self, rows: torch.Tensor) -> torch.Tensor:
         p = self.ctf_params[rows]
         return P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
@@ -105,11 +120,7 @@ class TiltSeriesData:
         rows = self.sample_rows(particles, generator) if random else self.inference_rows[particles]
         flat = rows.reshape(-1)
         if self.lazy:
-            r = flat.cpu().numpy()
-            order = np.argsort(r)
-            block = np.empty((len(r), self._mm.shape[1]), np.float32)
-            block[order] = self._mm[r[order]]  # sorted reads from the memmap
-            ht = torch.from_numpy(block / np.float32(self.norm_std)).to(self.device, non_blocking=True)
+            ht = torch.from_numpy(self._read_rows(flat.cpu().numpy()) / np.float32(self.norm_std)).to(self.device)
         else:
             ht = self.ht[flat]
         ctf = self._ctf(flat) if self.ctf is None else self.ctf[flat]

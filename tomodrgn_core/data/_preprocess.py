@@ -32,7 +32,7 @@ def cache_key(particle_set, invert_data: bool) -> str:
     return hashlib.sha1(stamp.encode()).hexdigest()[:12]
 
 
-def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int = 2048, log=print) -> Path:
+def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int = 1024, log=print) -> Path:
     """Write (or reuse) ``cache_dir/preprocessed.<key>.npy``; returns its path."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -45,22 +45,24 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int = 2
     inside = window_mask(D)
     n = len(t)
     tmp = path.with_suffix(".partial.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, int(inside.sum())))
     sign = -1.0 if invert_data else 1.0
     shifts = t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(np.float64) / particle_set.pixel_size
-    for s0 in range(0, n, chunk):
-        rows = np.arange(s0, min(n, s0 + chunk))
-        img = torch.from_numpy(particle_set.images(rows)).to(torch.float64) * sign
-        img = shift_images(img, -torch.from_numpy(shifts[rows]))
-        out[rows] = P.ht2_center(img).reshape(len(rows), -1)[:, inside].numpy().astype(np.float32)
-    out.flush()
-    del out
+    # plain sequential writes and unmapped stacks after each chunk: memory stays flat as the data grows
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (n, int(inside.sum()))})
+        for s0 in range(0, n, chunk):
+            rows = np.arange(s0, min(n, s0 + chunk))
+            img = torch.from_numpy(particle_set.images(rows)).to(torch.float64) * sign
+            img = shift_images(img, -torch.from_numpy(np.ascontiguousarray(shifts[rows])))
+            P.ht2_center(img).reshape(len(rows), -1)[:, inside].numpy().astype("<f4").tofile(f)
+            particle_set.close_stacks()
     os.replace(tmp, path)
     log(f"preprocessed {n} tilt images -> {path}")
     return path
 
 
-def normalization_std(ht: np.ndarray, max_rows: int = 4096) -> float:
+def normalization_std(ht: np.ndarray, max_rows: int = 1024) -> float:
     """Std of the Hartley values over (a sample of) the dataset, used to scale targets to ~unit variance."""
     idx = np.linspace(0, len(ht) - 1, min(len(ht), max_rows)).astype(np.int64)
     return float(np.asarray(ht[idx], dtype=np.float64).std())

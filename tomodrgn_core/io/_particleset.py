@@ -51,6 +51,10 @@ class ParticleSet:
                 f"{self.pixel_size:g} A/px, source {self.source}, {self.star_path})")
 
     # -- images --------------------------------------------------------------------------------------
+    def close_stacks(self) -> None:
+        """Unmap every open stack (pages read so far leave this process's resident memory); reads reopen them."""
+        self._reader.close()
+
     def images(self, rows) -> np.ndarray:
         """float32 (n, D, D) images of the given table rows, as stored (no inversion, no shift)."""
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
