@@ -110,3 +110,30 @@ def test_edge_particles_lose_tilts_and_written_star_rereads(sim, tmp_path):
     # the written images, centred with the re-read shifts, are the particle projections
     centred = unshift(stored, t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy() / edge.geometry.pixel_size)
     assert ccs(centred, edge.direct[:2][ext.visible[:2]]).min() > 0.95
+
+
+def test_geometry_is_relion5_projection_of_reliontomo_values():
+    """R_f / s_f / A_f equal what RELION 5 builds from the values scipion-em-reliontomo writes for a Scipion tilt
+    series (rlnTomoYTilt = tilt, rlnTomoZRot = atan2(M01, M00), shifts inv(M)[:2, 2]), with right-handed
+    rotations, and A_f is the RELION 5 reader's MIRROR @ R @ A_p @ MIRROR."""
+    from tomodrgn_core.io._relion5 import MIRROR
+    from tomodrgn_core.tiltseries import TiltGeometry, particle_tilt_poses, projection_rotations, transforms_from_axis
+
+    rng = np.random.default_rng(0)
+    tilts = np.array([-50.0, -10.0, 0.0, 25.0])
+    M = transforms_from_axis(rng.uniform(-90, 90, 4), rng.uniform(-20, 20, (4, 2)))
+    geom = TiltGeometry(tilts, M, (200, 300), np.arange(4.0), np.zeros(4), np.zeros(4), np.zeros(4), 5.0)
+    R, s = projection_rotations(geom)
+    for f in range(4):
+        zrot, t = np.arctan2(M[f, 0, 1], M[f, 0, 0]), np.deg2rad(tilts[f])
+        Rz = np.array([[np.cos(zrot), -np.sin(zrot), 0], [np.sin(zrot), np.cos(zrot), 0], [0, 0, 1]])
+        Ry = np.array([[np.cos(t), 0, np.sin(t)], [0, 1, 0], [-np.sin(t), 0, np.cos(t)]])
+        assert np.allclose(R[f], Rz @ Ry)
+        assert np.allclose(s[f], np.linalg.inv(M[f])[:2, 2])
+    A_p = euler_to_matrix(*rng.uniform(-180, 180, (3, 5)))
+    A_f = particle_tilt_poses(A_p, geom)
+    assert np.allclose(A_f, MIRROR @ R[None] @ A_p[:, None] @ MIRROR)
+    # the tilt axis: a raw-image direction at the axis angle (ccw from y) maps onto the aligned y axis
+    axis = transforms_from_axis(30.0)[0]
+    v = np.array([-np.sin(np.deg2rad(30.0)), np.cos(np.deg2rad(30.0))])
+    assert np.allclose(axis[:2, :2] @ v, [0.0, 1.0])

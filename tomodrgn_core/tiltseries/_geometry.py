@@ -1,19 +1,19 @@
-"""Tilt-series geometry: where a tomogram point lands in each (raw, unaligned) tilt image.
-
-Convention (the one scipion-em-reliontomo uses to turn Scipion tilt-series alignment into RELION 5
-projection matrices, convert50_tomo.py: rlnTomoYTilt = tilt angle, rlnTomoZRot = atan2(M[0,1], M[0,0]),
-rlnTomoXShiftAngst/YShift = inv(M)[:2, 2] * pixel size):
+"""Tilt-series geometry: where a tomogram point lands in each (raw, unaligned) tilt image, and each particle's
+per-tilt pose. One convention: RELION 5's projection matrices as scipion-em-reliontomo builds them from Scipion
+objects (convert50_tomo.py writes rlnTomoXTilt = 0, rlnTomoYTilt = tilt angle, rlnTomoZRot = atan2(M[0,1], M[0,0]),
+rlnTomoX/YShiftAngst = inv(M)[:2, 2] * pixel size; RELION 5 composes P = S(shift) Rz(zrot) Ry(ytilt) Rx(xtilt)
+S(-tomogram centre) with right-handed rotation matrices).
 
 * ``transforms[f]`` is the 3x3 homogeneous 2D matrix M_f of Scipion's ``TiltImage.getTransform()``
   (IMOD .xf): it maps raw image coordinates to aligned ones, about the image centre, in px.
-* A tomogram point X (px, (x, y, z), 0 at the tomogram centre = Scipion's SCIPION coordinate origin)
-  is tilted about the y axis, R_tilt = euler_to_matrix(0, t_f, 0) (the simulator's stage rotation),
-  giving aligned image coordinates; the raw image position is inv(M_f) applied to those:
-      p_raw = c_img + inv(M_f)[:2, :2] @ (R_tilt X)[:2] + inv(M_f)[:2, 2],   c_img = (W // 2, H // 2).
-* The 3x3 projection rotation is R_f = embed(inv(M_f)[:2, :2]) @ R_tilt (embed: 2D rotation about z),
-  so p_raw = c_img + (R_f X)[:2] + s_f with s_f = inv(M_f)[:2, 2] (RELION 5's P = Tshift Rz Ry Tcentre).
-* A particle with pose A_p (maps reference to tomogram coordinates' frame, RELION matrix) has per-tilt
-  pose A_f = R_f @ A_p: image(x, y) = integral of V(A_f^T (x, y, z)) dz as in tomodrgn_core.physics.
+* R_f = Rz(zrot_f) @ Ry(t_f), right-handed: Ry(t) = [[c, 0, s], [0, 1, 0], [-s, 0, c]] (= the physics module's
+  euler_to_matrix(0, -t, 0)); Rz(zrot_f)[:2, :2] = inv(M_f)[:2, :2] (zrot = atan2(M01, M00)); s_f = inv(M_f)[:2, 2].
+* A tomogram point X (px, (x, y, z), 0 at the tomogram centre = Scipion's SCIPION coordinate origin) lands at
+      p_raw = c_img + (R_f X)[:2] + s_f,   c_img = (W // 2, H // 2).
+* A particle with RELION pose A_p (rlnTomoSubtomogram* angles composed with rlnAngle*, as the RELION 5 reader
+  builds it) has per-tilt pose A_f = MIRROR @ R_f @ A_p @ MIRROR, MIRROR = diag(1, 1, -1): exactly the RELION 5
+  reader's formula (tomodrgn_core/io/_relion5.py, where the z-mirror keeps our volumes in RELION's hand), so a
+  particle extracted here and the same particle exported by RELION 5 / WarpTools get the same table rows.
 The tilt-axis angle (IMOD RotationAngle: counter-clockwise from the image y axis) lives in M_f: an
 unaligned series with axis angle a has M_f = rotation by -a (``transforms_from_axis``).
 """
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..io._relion5 import MIRROR
 from ..physics._rotations import euler_to_matrix
 
 
@@ -65,7 +66,8 @@ def projection_rotations(geom: TiltGeometry) -> tuple[np.ndarray, np.ndarray]:
     rz = np.zeros((nt, 3, 3))
     rz[:, :2, :2] = inv[:, :2, :2]
     rz[:, 2, 2] = 1.0
-    r_tilt = euler_to_matrix(np.zeros(nt), np.asarray(geom.tilt_angles, float), np.zeros(nt))
+    # right-handed rotation about y by +t (RELION 5's Ry), which is euler_to_matrix(0, -t, 0)
+    r_tilt = euler_to_matrix(np.zeros(nt), -np.asarray(geom.tilt_angles, float), np.zeros(nt))
     return rz @ r_tilt, inv[:, :2, 2]
 
 
@@ -83,12 +85,12 @@ def project_positions(coords_px: np.ndarray, geom: TiltGeometry) -> np.ndarray:
 
 
 def depth(coords_px: np.ndarray, geom: TiltGeometry) -> np.ndarray:
-    """(n, nt) height of each particle along the beam in each tilt (px, + towards the source's side z)."""
+    """(n, nt) height of each particle along the beam in each tilt: (R_f X)_z, px (RELION's depth offset)."""
     R, _ = projection_rotations(geom)
     return np.einsum("tj,nj->nt", R[:, 2, :], np.asarray(coords_px, float))
 
 
 def particle_tilt_poses(A_particles: np.ndarray, geom: TiltGeometry) -> np.ndarray:
-    """(n, 3, 3) particle poses -> (n, nt, 3, 3) per-tilt poses A_f = R_f @ A_p."""
+    """(n, 3, 3) particle poses -> (n, nt, 3, 3) per-tilt poses A_f = MIRROR @ R_f @ A_p @ MIRROR."""
     R, _ = projection_rotations(geom)
-    return np.einsum("tij,njk->ntik", R, np.asarray(A_particles, float))
+    return np.einsum("ij,tjk,nkl,lm->ntim", MIRROR, R, np.asarray(A_particles, float), MIRROR)

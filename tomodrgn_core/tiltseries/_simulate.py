@@ -24,7 +24,7 @@ class TomogramSimulation:
     poses: np.ndarray        # (n, 3, 3) particle poses A_p
     labels: np.ndarray       # (n,) class of each particle
     volumes: np.ndarray      # (n_classes, box, box, box) ground truth
-    direct: np.ndarray       # (n, nt, box, box) centred projections with A_f = R_f @ A_p (white protein)
+    direct: np.ndarray       # (n, nt, box, box) centred projections with A_f of particle_tilt_poses (white protein)
     box: int
 
 
@@ -53,7 +53,8 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
                         image_shape=(Y, X), defocus_u=np.full(nt, defocus), defocus_v=np.full(nt, defocus),
                         defocus_angle=np.zeros(nt), pixel_size=pixel_size)
     c, s, a = pad_models([models[k] for k in labels])  # (n, nb, 3) blob centres in the particle frame
-    world = coords[:, None, :] + np.einsum("nij,nbj->nbi", poses, c)  # blob centres in the tomogram
+    # blob centres in the tomogram: a reference point c sits at A_p (MIRROR c) (the RELION hand, see _geometry)
+    world = coords[:, None, :] + np.einsum("nij,nbj->nbi", poses, c * np.array([1.0, 1.0, -1.0]))
     R, shifts = projection_rotations(geom)
     ax_x, ax_y = np.arange(X, dtype=float), np.arange(Y, dtype=float)
     stack = np.empty((nt, Y, X), np.float32)
