@@ -32,7 +32,8 @@ def assert_mrc(path, box, apix):
 
 def test_analyze_two_class_run(run):
     sim, out = run
-    assert cli(["analyze", str(out), "14", "--ksample", "2", "--device", "cpu", "--n-per-pc", "3"]) == 0
+    assert cli(["analyze", str(out), "14", "--ksample", "2", "--device", "cpu", "--n-per-pc", "3",
+                "--ground-truth", str(sim["labels"])]) == 0
     a = out / "analyze.14"
     for name in ("z_pca.png", "z_pca_hexbin.png", "z_pca_explained_variance.png", "umap.pkl", "umap.png",
                  "umap_hexbin.png", "loss.png", "particles.csv", "summary.json", "kmeans2/labels.pkl",
@@ -54,7 +55,9 @@ def test_analyze_two_class_run(run):
     assert sorted(own) == [0, 1]  # each k-means volume matches a different ground-truth class
     for png in ("z_pca.png", "umap.png", "kmeans2/umap.png", "loss.png", "z_pca_explained_variance.png"):
         assert_real_png(a / png)
-    assert json.loads((a / "summary.json").read_text())["zdim"] == 2
+    summary = json.loads((a / "summary.json").read_text())
+    assert summary["zdim"] == 2 and summary["ari"]["kmeans"] >= 0.9  # the paper's validation, from the CLI
+    assert_real_png(a / "kmeans2" / "confusion_matrix.png")
 
 
 def test_traversals_write_valid_mrcs(run, tmp_path):

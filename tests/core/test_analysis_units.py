@@ -93,7 +93,12 @@ def test_analyze_latent_writes_layout_and_volumes(tmp_path):
     losses = {"epoch": np.arange(5), "loss": np.linspace(1, 0.5, 5), "mse": np.linspace(1, 0.5, 5),
               "kld": np.linspace(0.1, 1, 5)}
     s = analyze_latent(z, tmp_path, ksample=2, maker=stub_maker(), skip_umap=True, gmm=True, n_per_pc=4,
-                       losses=losses, log=lambda m: None)
+                       losses=losses, log=lambda m: None, truth=1 - labels)
+    assert s["ari"] == {"kmeans": 1.0, "gmm": 1.0}  # two well-separated blobs, relabelled truth
+    gt = json.loads((tmp_path / "kmeans2" / "ground_truth.json").read_text())
+    assert sorted(sum(gt["confusion_matrix"], [])) == [0, 0, 30, 30]
+    assert np.loadtxt(tmp_path / "gmm2" / "confusion_matrix.csv", delimiter=",").sum() == 60
+    assert_real_png(tmp_path / "kmeans2" / "confusion_matrix.png")
     for name in ("z_pca.png", "z_pca_hexbin.png", "z_pca_explained_variance.png", "loss.png", "particles.csv",
                  "summary.json", "kmeans2/labels.pkl", "kmeans2/centers.txt", "kmeans2/centers_ind.txt",
                  "kmeans2/vol_000.mrc", "kmeans2/vol_001.mrc", "kmeans2/cluster_sizes.png", "gmm2/labels.pkl",
@@ -124,3 +129,22 @@ def test_analyze_latent_zdim1_uses_histograms(tmp_path):
     assert (tmp_path / "pc1" / "z_values.txt").is_file() and not (tmp_path / "pc2").exists()
     assert_real_png(tmp_path / "z_pca.png")
     assert_real_png(tmp_path / "kmeans3" / "z_pca.png")
+
+
+def test_nearest_points_matches_brute_force_and_save_skips_decoding(tmp_path):
+    from tomodrgn_core.analysis.latent import nearest_points
+    rng = np.random.default_rng(3)
+    z, t = rng.normal(size=(200, 8)), rng.normal(size=(7, 8))
+    brute = np.linalg.norm(t[:, None] - z[None], axis=-1).argmin(1)
+    assert np.array_equal(nearest_points(z, t), brute)
+    calls = []
+    maker = stub_maker()
+    counting = VolumeMaker(lambda zz: calls.append(len(zz)) or maker.fn(zz), maker.pixel_size)
+    zs = np.arange(10, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    vols = counting(zs)
+    paths = counting.save(vols, tmp_path, "v_", start=5)
+    assert sum(calls) == 10  # save wrote without running the decoder again
+    assert [p.name for p in paths][:2] == ["v_005.mrc", "v_006.mrc"] and len(paths) == 10
+    assert np.isclose(read_volume(paths[3])[0][8, 8, 8], 3.0)
+    written = counting.write(zs[:9], tmp_path / "w")  # chunks of 8: numbering continues across chunks
+    assert [p.name for p in written][-1] == "vol_008.mrc" and np.isclose(read_volume(written[8])[0][8, 8, 8], 8.0)

@@ -16,13 +16,26 @@ import numpy as np
 
 from . import plots
 from .latent import Clusters, cluster_gmm, cluster_kmeans, run_pca, run_umap
+from .metrics import adjusted_rand_index, confusion_matrix
 from .rundir import write_pickle
 from .trajectories import pc_traversal
 from .volumes import VolumeMaker
 
 
+def _ground_truth_outputs(cl: Clusters, truth: np.ndarray, folder: Path) -> dict:
+    """ARI and confusion matrix (rows: true classes, columns: clusters) against known labels."""
+    cm = confusion_matrix(truth, cl.labels)
+    classes = np.union1d(np.unique(truth), np.unique(cl.labels))
+    np.savetxt(folder / "confusion_matrix.csv", cm, fmt="%d", delimiter=",",
+               header="rows: true classes, columns: clusters; labels " + " ".join(map(str, classes)))
+    plots.heatmap(cm, folder / "confusion_matrix.png", "cluster", "true class", f"{cl.method} vs ground truth")
+    res = {"ari": adjusted_rand_index(truth, cl.labels), "labels": classes.tolist(), "confusion_matrix": cm.tolist()}
+    (folder / "ground_truth.json").write_text(json.dumps(res, indent=1))
+    return res
+
+
 def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, emb: np.ndarray | None,
-                     maker: VolumeMaker | None, log) -> None:
+                     maker: VolumeMaker | None, log, truth: np.ndarray | None = None) -> dict | None:
     folder.mkdir(parents=True, exist_ok=True)
     write_pickle(folder / "labels.pkl", cl.labels)
     np.savetxt(folder / "centers.txt", cl.centers)
@@ -38,12 +51,19 @@ def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, emb: np.ndarra
     if maker is not None:
         paths = maker.write(cl.centers, folder)
         log(f"{folder.name}: {len(paths)} volumes at {maker.pixel_size:.4g} A/px")
+    if truth is not None:
+        res = _ground_truth_outputs(cl, truth, folder)
+        log(f"{folder.name}: adjusted Rand index vs ground truth {res['ari']:.3f}")
+        return res
+    return None
 
 
 def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker | None = None,
                    skip_umap: bool = False, gmm: bool = False, n_pcs: int = 2, n_per_pc: int = 10,
-                   pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print) -> dict:
-    """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given.
+                   pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print,
+                   truth: np.ndarray | None = None) -> dict:
+    """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given;
+    ARI / confusion matrix per clustering when ground-truth labels ``truth`` (N,) are given.
     Returns a summary dict (also written as summary.json)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,11 +88,11 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker
         plots.loss_curve(losses, out / "loss.png")
 
     km = cluster_kmeans(z, ksample, seed=seed)
-    _cluster_outputs(km, out / f"kmeans{ksample}", pcs, emb, maker, log)
+    gt = {"kmeans": _cluster_outputs(km, out / f"kmeans{ksample}", pcs, emb, maker, log, truth)}
     gm = None
     if gmm:
         gm = cluster_gmm(z, ksample, seed=seed)
-        _cluster_outputs(gm, out / f"gmm{ksample}", pcs, emb, maker, log)
+        gt["gmm"] = _cluster_outputs(gm, out / f"gmm{ksample}", pcs, emb, maker, log, truth)
 
     for dim in range(1, min(n_pcs, pcs.shape[1]) + 1):
         zs, vals = pc_traversal(pca, dim, n_per_pc, pc_lim)
@@ -89,6 +109,8 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker
                "kmeans_sizes": km.sizes.tolist(), "kmeans_centers_ind": km.centers_ind.tolist(),
                "umap": emb is not None, "volumes": maker is not None,
                "pixel_size": None if maker is None else maker.pixel_size}
+    if truth is not None:
+        summary["ari"] = {k: v["ari"] for k, v in gt.items() if v is not None}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 

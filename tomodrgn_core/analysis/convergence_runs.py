@@ -53,7 +53,7 @@ def convergence_vae(workdir, out_dir, final: int | None = None, interval: int = 
         for e in epochs:
             maker = maker_for(e)
             vols = maker(zs[e][km.centers_ind])
-            maker.write(zs[e][km.centers_ind], out / f"vols.{e}")
+            maker.save(vols, out / f"vols.{e}")
             if prev is not None:
                 r = next(r for r in rows if r["epoch_to"] == e)
                 m = [volume_pair_metrics(p, v, maker.pixel_size) for p, v in zip(prev, vols)]

@@ -39,8 +39,10 @@ def run_umap(z: np.ndarray, seed: int = 0, n_neighbors: int = 15):
 
 
 def nearest_points(z: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Index of the row of ``z`` nearest each target (Euclidean)."""
-    d = ((np.asarray(targets)[:, None, :] - np.asarray(z)[None]) ** 2).sum(-1)
+    """Index of the row of ``z`` nearest each target (Euclidean). Uses |t|^2 - 2 t.z + |z|^2 so memory is
+    (targets, N), not (targets, N, zdim) (100k particles x zdim 128 x 20 centres would be 2 GB)."""
+    z, t = np.asarray(z, np.float64), np.asarray(targets, np.float64)
+    d = (t * t).sum(1)[:, None] - 2.0 * t @ z.T + (z * z).sum(1)[None]
     return d.argmin(axis=1)
 
 

@@ -80,5 +80,6 @@ def volumes_for(z: np.ndarray, maker: VolumeMaker, out_dir, ksample: int | None,
         ind, labels = km.centers_ind, np.arange(len(km.centers_ind))
     else:
         ind, labels = np.arange(len(z)), None
-    maker.write(z[ind], Path(out_dir) / "vols")
-    return maker(z[ind]), ind, labels
+    vols = maker(z[ind])  # generated once, written and returned
+    maker.save(vols, Path(out_dir) / "vols")
+    return vols, ind, labels

@@ -23,14 +23,18 @@ class VolumeMaker:
         return np.concatenate([self.fn(z[i:i + chunk]) for i in range(0, len(z), chunk)]) if len(z) else z
 
     def write(self, z: np.ndarray, out_dir, prefix: str = "vol_") -> list[Path]:
+        """Generate and write volumes chunk by chunk (bounded memory for long series)."""
+        paths = []
+        for start in range(0, len(z), 8):
+            paths += self.save(self(z[start:start + 8]), out_dir, prefix, start)
+        return paths
+
+    def save(self, vols: np.ndarray, out_dir, prefix: str = "vol_", start: int = 0) -> list[Path]:
+        """Write already generated volumes as {prefix}{start + i:03d}.mrc (no second decoder pass)."""
         from ..io import write_volume
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for start in range(0, len(z), 8):  # bounded memory for long series
-            for j, v in enumerate(self(z[start:start + 8])):
-                paths.append(write_volume(out_dir / f"{prefix}{start + j:03d}.mrc", v, self.pixel_size))
-        return paths
+        return [write_volume(out_dir / f"{prefix}{start + j:03d}.mrc", v, self.pixel_size) for j, v in enumerate(vols)]
 
 
 def volume_maker(weights_or_workdir, epoch: int = -1, device=None, downsample: int | None = None,

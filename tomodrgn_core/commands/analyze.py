@@ -17,30 +17,41 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true", help="mirror volumes along z (change hand)")
     p.add_argument("--invert", action="store_true", help="invert volume contrast")
     p.add_argument("--seed", type=int, default=0, help="seed for k-means/GMM/UMAP")
+    p.add_argument("--ground-truth", default=None, metavar="LABELS",
+                   help="known class per particle (.npy/.pkl/.txt, input order), e.g. a simulation's labels.npy: "
+                        "writes ground_truth.json (adjusted Rand index) and confusion_matrix.csv/.png per clustering")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
 
 
 def main(args) -> None:
     from pathlib import Path
 
-    from ..analysis.analyze import analyze_latent
-    from ..analysis.rundir import load_z, read_losses, resolve_epoch
-    from ..analysis.volumes import volume_maker
+    import numpy as np
 
-    from ..analysis.rundir import read_config
+    from ..analysis.analyze import analyze_latent
+    from ..analysis.rundir import load_z, read_config, read_losses, resolve_epoch
+    from ..analysis.selection import read_array
+    from ..analysis.volumes import volume_maker
     from ..errors import TomoDrgnInputError
 
-    if Path(args.workdir).is_dir() and (Path(args.workdir) / "config.yaml").is_file() and \
-            not (read_config(args.workdir).get("model") or {}).get("zdim"):
-        raise TomoDrgnInputError("this is a train_nn (homogeneous) run: it has no latent space", path=args.workdir,
+    workdir = Path(args.workdir)
+    if (workdir / "config.yaml").is_file() and not (read_config(workdir).get("model") or {}).get("zdim"):
+        raise TomoDrgnInputError("this is a train_nn (homogeneous) run: it has no latent space", path=workdir,
                                  fix="give the -o folder of train_vae (use convergence_nn for train_nn runs)")
-    epoch = resolve_epoch(args.workdir, args.epoch)
-    z = load_z(args.workdir, epoch)
-    out = Path(args.outdir or Path(args.workdir) / f"analyze.{epoch}")
-    maker = None if args.skip_vol else volume_maker(Path(args.workdir) / f"weights.{epoch}.pkl", device=args.device,
+    epoch = resolve_epoch(workdir, args.epoch)
+    z = load_z(workdir, epoch)
+    truth = None
+    if args.ground_truth:  # checked before any volume work so a wrong file fails at once
+        truth = read_array(args.ground_truth)
+        if len(truth) != len(z) or np.any(truth != np.round(truth)):
+            raise TomoDrgnInputError(f"ground truth has {len(truth)} entries for {len(z)} particles (integers needed)",
+                                     path=args.ground_truth, fix="give one integer class per particle, in input order")
+        truth = truth.astype(np.int64)
+    out = Path(args.outdir or workdir / f"analyze.{epoch}")
+    maker = None if args.skip_vol else volume_maker(workdir / f"weights.{epoch}.pkl", device=args.device,
                                                    downsample=args.downsample, Apix=args.Apix, flip=args.flip,
                                                    invert=args.invert)
     s = analyze_latent(z, out, args.ksample, maker, args.skip_umap, args.gmm, args.pc, args.n_per_pc,
-                       losses=read_losses(args.workdir), seed=args.seed)
+                       losses=read_losses(workdir), seed=args.seed, truth=truth)
     print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {s['ksample']} clusters "
-          f"(sizes {s['kmeans_sizes']}) -> {out}")
+          f"(sizes {s['kmeans_sizes']}){'' if truth is None else ', ARI ' + str(s['ari'])} -> {out}")
