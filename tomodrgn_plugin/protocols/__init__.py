@@ -1,5 +1,6 @@
 """tomoDRGN protocols (one per file). Never import torch here: every Scipion process imports these."""
 from .protocol_import_particles import ProtTomoDrgnImportParticles
+from .protocol_prepare_image_series import ProtTomoDrgnPrepareImageSeries
 from .protocol_train import ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE
 from .protocol_analyze import ProtTomoDrgnAnalyze
 from .protocol_generate_volumes import ProtTomoDrgnGenerateVolumes

@@ -11,7 +11,7 @@ from tomo.objects import SetOfClassesSubTomograms
 
 from .. import Plugin
 from ..constants import ATTR_CLASS, ATTR_INDEX
-from ..convert import copy_with_attributes
+from ..convert import copy_with_attributes, set_star, star_of
 from ..objects import TomoDrgnParticles
 
 
@@ -26,7 +26,8 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         form.addSection(label="Input")
         form.addParam("inputModel", params.PointerParam, pointerClass="TomoDrgnModel", important=True,
                       label="Trained VAE")
-        form.addParam("inputParticles", params.PointerParam, pointerClass="TomoDrgnParticles", important=True,
+        form.addParam("inputParticles", params.PointerParam, important=True,
+                      pointerClass="TomoDrgnParticles,RelionSetOfPseudoSubtomograms",
                       label="Particles with latent z", help="the 'outputParticles' of the train VAE protocol")
         form.addParam("epoch", params.IntParam, default=-1, label="Epoch", help="-1: the last saved epoch")
         form.addParam("ksample", params.IntParam, default=20, label="k-means classes")
@@ -75,10 +76,9 @@ class ProtTomoDrgnAnalyze(EMProtocol):
             vols.append(v)
         with open(os.path.join(self._kdir(), "labels.pkl"), "rb") as fh:
             labels = pickle.load(fh)
-        labelled = TomoDrgnParticles.create(self._getPath(), suffix="labelled")
+        labelled = particles.create(self._getPath(), suffix="labelled")  # keeps the input's class
         copy_with_attributes(particles, labelled, labels=labels)
-        labelled.setStarFile(particles.getStarFile())
-        labelled.setSourceSoftware(particles.getSourceSoftware())
+        set_star(labelled, *star_of(particles))
         classes = SetOfClassesSubTomograms.create(self._getPath())
         classes.setImages(labelled)
         vol_paths = [os.path.join(self._kdir(), f) for f in paths]

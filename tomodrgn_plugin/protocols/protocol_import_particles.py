@@ -5,6 +5,7 @@ from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
 
 from ..constants import SOURCE_CHOICES
+from ..convert import RELION5_SET, relion_class
 from ..objects import TomoDrgnParticles
 
 
@@ -21,6 +22,9 @@ class ProtTomoDrgnImportParticles(EMProtocol):
                       label="Source software", help="auto detects the layout from the STAR columns")
         form.addParam("dataDir", params.PathParam, allowsNull=True, expertLevel=params.LEVEL_ADVANCED,
                       label="Stacks folder", help="where the .mrcs stacks are, if not beside the STAR")
+        form.addParam("asRelionSet", params.BooleanParam, default=False, label="Output RELION 5 pseudo-subtomograms?",
+                      help="RELION 5 optimisation sets only, needs scipion-em-reliontomo: the output is its "
+                           "RelionSetOfPseudoSubtomograms, so RELION 5 refine/classify protocols take it too")
 
     def _insertAllSteps(self):
         self._insertFunctionStep(self.importStep)
@@ -30,27 +34,39 @@ class ProtTomoDrgnImportParticles(EMProtocol):
 
     def importStep(self):
         from tomodrgn_core.io import load_particles
-        from ..convert import fill_particles
+        from tomodrgn_core.errors import TomoDrgnInputError
+        from ..convert import RELION5_SET, fill_particles, fill_relion_particles, relion_class
 
         ps = load_particles(self.starFile.get(), self._source(), self.dataDir.get() or None)
         self.info(f"{ps}: {len(ps.table)} tilt images, {ps.ntilts.min()}-{ps.ntilts.max()} tilts per particle")
-        out = TomoDrgnParticles.create(self._getPath())
-        out.setStarFile(os.path.abspath(self.starFile.get()))
-        out.setSourceSoftware(ps.source)
-        fill_particles(ps, out)
+        if self.asRelionSet:
+            if ps.source != "relion5" or not ps.origin.get("optimisation_set"):
+                raise TomoDrgnInputError("RELION 5 pseudo-subtomograms need a RELION 5 optimisation set",
+                                         path=self.starFile.get(), fix="give the *_optimisation_set.star, or say No")
+            out = relion_class(RELION5_SET).create(self._getPath())
+            fill_relion_particles(ps, out)
+        else:
+            out = TomoDrgnParticles.create(self._getPath())
+            out.setStarFile(os.path.abspath(self.starFile.get()))
+            out.setSourceSoftware(ps.source)
+            fill_particles(ps, out)
         self._defineOutputs(outputParticles=out)
 
     def _validate(self):
         errors = []
         if not self.starFile.get() or not os.path.isfile(self.starFile.get()):
             errors.append(f"Particles STAR not found: {self.starFile.get()}")
+        if self.asRelionSet and relion_class(RELION5_SET) is None:
+            errors.append("RELION 5 pseudo-subtomograms need scipion-em-reliontomo: install it or say No.")
         return errors
 
     def _summary(self):
         if not hasattr(self, "outputParticles"):
             return ["Output not ready yet."]
         p = self.outputParticles
-        return [f"{p.getSize()} particles from {p.getStarFile()} ({p.getSourceSoftware()} layout), "
+        from ..convert import star_of
+        star, source = star_of(p)
+        return [f"{p.getSize()} particles from {star} ({source} layout), "
                 f"{p.getSamplingRate():.3g} A/px"]
 
     def _methods(self):

@@ -8,7 +8,7 @@ from pyworkflow.protocol import params
 
 from .. import Plugin
 from ..constants import ATTR_CLASS, ATTR_INDEX
-from ..convert import copy_with_attributes, star_of
+from ..convert import copy_with_attributes, set_star, star_of
 
 SELECT = ["classes", "particle indices"]
 
@@ -54,11 +54,9 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
                                         f'--ind {ind} -o {out_star}')
         out = inp.create(self._getPath())
         copy_with_attributes(inp, out, keep=keep)
-        if hasattr(out, "setStarFile"):
-            out.setStarFile(os.path.abspath(out_star))
-            out.setSourceSoftware(source)
-        elif hasattr(out, "_filesMaster"):  # reliontomo: point the set at the filtered optimisation set
-            out._filesMaster.set(os.path.abspath(out_star))
+        set_star(out, os.path.abspath(out_star), source)  # reliontomo: the filtered optimisation set
+        if hasattr(out, "setNReParticles"):
+            out.setNReParticles(len(keep))
         self._defineOutputs(outputParticles=out)
         self._defineSourceRelation(self.inputParticles, out)
 

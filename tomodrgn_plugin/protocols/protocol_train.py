@@ -12,7 +12,7 @@ from pyworkflow.protocol import params
 
 from .. import Plugin
 from ..constants import POOLING_CHOICES, TRAIN_DIR
-from ..convert import copy_with_attributes, star_of
+from ..convert import copy_with_attributes, set_star, star_of
 from ..objects import TomoDrgnModel, TomoDrgnParticles
 
 
@@ -141,7 +141,7 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
     """Train the tomoDRGN variational auto-encoder: a latent embedding per particle + a generative decoder."""
     _label = "tomoDRGN train VAE"
     _command = "train_vae"
-    _possibleOutputs = {"outputModel": TomoDrgnModel, "outputParticles": TomoDrgnParticles}
+    _possibleOutputs = {"outputModel": TomoDrgnModel, "outputParticles": TomoDrgnParticles}  # or the input's class
 
     def _defineArchParams(self, form):
         super()._defineArchParams(form)
@@ -170,11 +170,10 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
         model.setLastEpoch(epoch)
         model.setZDim(self.zDim.get())
         inp = self.inputParticles.get()
-        out = TomoDrgnParticles.create(self._getPath())
+        out = inp.create(self._getPath())  # the input's class: reliontomo sets stay reliontomo sets
         star, source = star_of(inp)
         copy_with_attributes(inp, out, z=z)
-        out.setStarFile(star)
-        out.setSourceSoftware(source)
+        set_star(out, star, source)
         self._defineOutputs(outputModel=model, outputParticles=out)
         self._defineSourceRelation(self.inputParticles, model)
         self._defineSourceRelation(self.inputParticles, out)
