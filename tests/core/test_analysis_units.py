@@ -148,3 +148,17 @@ def test_nearest_points_matches_brute_force_and_save_skips_decoding(tmp_path):
     assert np.isclose(read_volume(paths[3])[0][8, 8, 8], 3.0)
     written = counting.write(zs[:9], tmp_path / "w")  # chunks of 8: numbering continues across chunks
     assert [p.name for p in written][-1] == "vol_008.mrc" and np.isclose(read_volume(written[8])[0][8, 8, 8], 8.0)
+
+
+def test_convergence_needs_two_epochs(tmp_path):
+    import pickle
+    from tomodrgn_core.analysis.convergence_runs import convergence_vae
+    z, _ = two_blobs()
+    for e in (4, 9):
+        pickle.dump(z, open(tmp_path / f"z.{e}.train.pkl", "wb"))
+    with pytest.raises(TomoDrgnInputError, match=r"only 1 epoch\(s\) selected.*saved: 4, 9"):
+        convergence_vae(tmp_path, tmp_path / "cv", interval=10, log=lambda m: None)
+    assert not (tmp_path / "cv").exists()  # nothing written for a usage error
+    s = convergence_vae(tmp_path, tmp_path / "cv", interval=5, n_vols=2, skip_umap=True, log=lambda m: None)
+    assert s["epochs"] == [4, 9] and s["pairs"][0]["latent_shift"] < 1e-6  # identical embeddings
+    assert s["pairs"][0]["neighbor_overlap"] == 1.0 and s["verdict"].startswith("CONVERGED")

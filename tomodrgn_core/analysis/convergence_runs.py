@@ -15,6 +15,15 @@ from .volumes import VolumeMaker
 MakerFor = Callable[[int], VolumeMaker]  # epoch -> volume maker of that epoch's weights
 
 
+def _need_two(epochs: list[int], saved: list[int], workdir) -> None:
+    """Convergence compares epochs: fewer than two selected is a usage error, not a verdict."""
+    if len(epochs) < 2:
+        from ..errors import TomoDrgnInputError
+        raise TomoDrgnInputError(f"only {len(epochs)} epoch(s) selected to compare (saved: "
+                                 f"{', '.join(map(str, saved)) or 'none'})", path=workdir,
+                                 fix="lower --epoch-interval, or train with a smaller --checkpoint interval")
+
+
 def _verdict(checks: dict) -> str:
     failed = [k for k, (ok, _) in checks.items() if ok is False]
     detail = "; ".join(f"{k} {v}" for k, (_, v) in checks.items())
@@ -31,8 +40,9 @@ def convergence_vae(workdir, out_dir, final: int | None = None, interval: int = 
     from .latent import cluster_kmeans, run_pca, run_umap
 
     workdir, out = Path(workdir), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     epochs = select_epochs(epochs_with(workdir), interval, final)
+    _need_two(epochs, epochs_with(workdir), workdir)
+    out.mkdir(parents=True, exist_ok=True)
     zs = {e: load_z(workdir, e) for e in epochs}
     final = epochs[-1]
     losses = read_losses(workdir)
@@ -96,9 +106,10 @@ def convergence_nn(workdir, out_dir, interval: int = 1, max_epoch: int | None = 
     from ..io import read_volume
 
     workdir, out = Path(workdir), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     pattern = r"reconstruct\.(\d+)\.mrc" if epochs_with(workdir, r"reconstruct\.(\d+)\.mrc") else r"weights\.(\d+)\.pkl"
     epochs = select_epochs(epochs_with(workdir, pattern), interval, max_epoch)
+    _need_two(epochs, epochs_with(workdir, pattern), workdir)
+    out.mkdir(parents=True, exist_ok=True)
 
     def volume(e):
         mrc = workdir / f"reconstruct.{e}.mrc"
