@@ -8,9 +8,14 @@ coordinates (x, y, z) to tomogram coordinates and t is the particle centre in A:
   plus half the tomogram size (rlnTomoSize* x rlnTomoTiltSeriesPixelSize) so that t is measured from the
   tomogram's first voxel, as ChimeraX shows a tomogram MRC with origin 0 (``centered=True`` keeps RELION's
   centred frame).
-- Warp/M image series: R = the pose of the particle's lowest-|tilt| image (the ~0-degree image, whose frame is
-  the tomogram's), t = the particle's coordinate columns (rlnCenteredCoordinate*Angst or rlnCoordinate* x
+- Warp/M image series: R = the pose of the particle's lowest-|tilt| image (the ~0-degree image: the stage tilt
+  is ~identity there, so its pose is the particle's pose in the tomogram frame; exact for our simulator and
+  cryoSRPNT, and for Warp up to any in-plane tilt-axis rotation Warp folded into the per-image angles, which
+  an image-series STAR does not record; if the 0-degree image was dropped, the lowest tilt's few degrees
+  remain), t = the particle's coordinate columns (rlnCenteredCoordinate*Angst or rlnCoordinate* x
   rlnTomoTiltSeriesPixelSize); Warp image-series STARs without coordinates cannot be placed.
+- Hand: our RELION 5 reader conjugates poses by M = diag(1, 1, -1) (io/_relion5.py) so that our volumes have
+  RELION's hand; the placement uses the STAR's own angles, i.e. RELION's frame, in which those volumes belong.
 """
 from __future__ import annotations
 
