@@ -1,5 +1,6 @@
 """Map metrics against known answers: CC, FSC, soft mask, resolution, ARI / confusion matrix."""
 import numpy as np
+import pytest
 
 from tomodrgn_core.analysis.metrics import (adjusted_rand_index, confusion_matrix, fsc, map_cc, masked_fsc,
                                             resolution_at, soft_mask)
@@ -80,3 +81,13 @@ def test_ari_and_confusion_matrix():
     assert adjusted_rand_index(truth, [0, 1, 0, 1, 0, 1]) < 0.1
     cm = confusion_matrix([0, 0, 1, 1], [1, 1, 1, 0])
     assert cm.tolist() == [[0, 2], [1, 1]]
+
+
+def test_shape_mismatch_is_a_plain_error():
+    v = blob_volume(D=16)
+    with pytest.raises(ValueError, match="different shapes"):
+        map_cc(v, v[:8])
+    with pytest.raises(ValueError, match="different shapes"):
+        fsc(v, np.zeros((8, 8, 8)))
+    with pytest.raises(ValueError, match="cubic"):
+        fsc(v[:, :, :8], v[:, :, :8])

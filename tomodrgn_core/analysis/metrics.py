@@ -9,9 +9,18 @@ import numpy as np
 from scipy import ndimage
 
 
+def _same_shape(a: np.ndarray, b: np.ndarray, cubic: bool = False) -> None:
+    """Map metrics compare voxel by voxel: a box mismatch is a caller error worth a plain message."""
+    if a.shape != b.shape:
+        raise ValueError(f"maps have different shapes {a.shape} and {b.shape}: resample one to the other's box")
+    if cubic and (a.ndim != 3 or len(set(a.shape)) != 1):
+        raise ValueError(f"FSC needs cubic volumes, got shape {a.shape}")
+
+
 def map_cc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Real-space Pearson correlation of two maps (optionally inside a mask/weight map)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    _same_shape(a, b)
     w = np.ones_like(a) if mask is None else np.asarray(mask, np.float64)
     am, bm = (w * a).sum() / w.sum(), (w * b).sum() / w.sum()
     da, db = a - am, b - bm
@@ -34,6 +43,7 @@ def soft_mask(vol: np.ndarray, dilate_px: int = 3, edge_px: int = 10, percentile
 def fsc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fourier shell correlation. Returns (frequencies in 1/px for shells 0..D/2-1, fsc values)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    _same_shape(a, b, cubic=True)
     if mask is not None:
         a, b = a * mask, b * mask
     D = a.shape[0]
