@@ -26,6 +26,8 @@ COMMANDS = {
     "filter_star": ("tomodrgn_core.commands.filter_star", "Write a particle subset in the input STAR format"),
     "subtomo2chimerax": ("tomodrgn_core.commands.subtomo2chimerax", "ChimeraX script placing volumes in the tomogram"),
     "simulate": ("tomodrgn_core.commands.simulate", "Simulate a small tilt-series particle dataset"),
+    "extract_particles": ("tomodrgn_core.commands.extract_particles",
+                          "Particle tilt-image series from a tilt stack + IMOD .tlt/.xf + coordinates"),
 }
 
 
