@@ -17,24 +17,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None)
 
 
-def read_z(path: str):
-    import pickle
-
-    import numpy as np
-
-    if path.endswith(".pkl"):
-        with open(path, "rb") as f:
-            return np.asarray(pickle.load(f), dtype=np.float32)
-    if path.endswith(".npy"):
-        return np.load(path).astype(np.float32)
-    if path.endswith(".npz"):
-        return np.load(path)["mu"].astype(np.float32)
-    return np.loadtxt(path, dtype=np.float32, ndmin=2)
-
-
 def main(args) -> None:
     from pathlib import Path
 
+    from ..analysis.rundir import read_z
     from ..evaluation import generate_volumes, load_model, volume_pixel_size, write_volumes
 
     model, cfg = load_model(args.weights, device=args.device)
