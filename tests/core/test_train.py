@@ -23,6 +23,18 @@ def one_class(tmp_path_factory):
     return simulate_dataset(d, n_particles=100, box=32, n_classes=1, snr=0.3, seed=1, max_tilt=45)
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Box 16, 24 particles: for behaviour that does not need a good model (resume, errors)."""
+    d = tmp_path_factory.mktemp("tiny")
+    return simulate_dataset(d, n_particles=24, box=16, n_classes=2, snr=0.5, seed=3, max_tilt=24)
+
+
+TINY_VAE = ["--zdim", "2", "--enc-dim-A", "16", "--enc-layers-A", "2", "--out-dim-A", "8", "--enc-dim-B", "16",
+            "--enc-layers-B", "2", "--dec-dim", "32", "--dec-layers", "2", "-b", "8", "--l-dose-mask",
+            "--recon-dose-weight", "--recon-tilt-weight", "--sample-ntilts", "6", "--device", "cpu"]
+
+
 def kmeans2(z):
     from sklearn.cluster import KMeans
     return KMeans(2, n_init=10, random_state=0).fit(z)
@@ -30,12 +42,12 @@ def kmeans2(z):
 
 def test_train_nn_reconstructs_ground_truth(one_class, tmp_path):
     out = tmp_path / "nn"
-    args = ["train_nn", str(one_class["warp"]), "-o", str(out), "-n", "10", "--dim", "128", "--layers", "3", "-b", "8",
-            "--l-dose-mask", "--recon-dose-weight", "--recon-tilt-weight", "--lr", "1e-3", "--sample-ntilts", "10",
-            "--checkpoint", "5", "--device", "cpu"]
+    args = ["train_nn", str(one_class["warp"]), "-o", str(out), "-n", "6", "--dim", "128", "--layers", "3", "-b", "8",
+            "--l-dose-mask", "--recon-dose-weight", "--recon-tilt-weight", "--lr", "3e-3", "--sample-ntilts", "10",
+            "--checkpoint", "3", "--device", "cpu"]
     assert cli(args) == 0
-    for name in ("config.yaml", "run.log", "losses.csv", "weights.4.pkl", "weights.9.pkl", "reconstruct.4.mrc",
-                 "reconstruct.9.mrc", "reconstruct.mrc"):
+    for name in ("config.yaml", "run.log", "losses.csv", "weights.2.pkl", "weights.5.pkl", "reconstruct.2.mrc",
+                 "reconstruct.5.mrc", "reconstruct.mrc"):
         assert (out / name).is_file(), name
     vol, apix = read_volume(out / "reconstruct.mrc")
     gt, _ = read_volume(one_class["volumes"][0])
@@ -46,7 +58,9 @@ def test_train_nn_reconstructs_ground_truth(one_class, tmp_path):
     plain = backproject(ps.images(np.arange(len(ps.table))), ps.table, mode="plain")
     assert map_cc(vol, gt) > map_cc(plain, gt) + 0.2
     losses = np.loadtxt(out / "losses.csv", delimiter=",", skiprows=1)
-    assert losses.shape == (10, 6) and losses[-1, 1] < losses[0, 1]
+    assert losses.shape == (6, 6) and losses[-1, 1] < losses[0, 1]
+    cfg = yaml.safe_load(open(out / "config.yaml"))
+    assert cfg["args"]["lr"] == 3e-3 and cfg["model"]["zdim"] == 0 and cfg["dataset"]["box"] == 32
 
 
 def test_train_vae_separates_two_classes_and_eval_vol(vae_run, two_class, tmp_path):
@@ -84,8 +98,10 @@ def _weights(path):
     return torch.load(path, weights_only=False)["model_state_dict"]
 
 
-def test_resume_equals_uninterrupted_run(two_class, tmp_path):
-    base = ["train_vae", str(two_class["warp"]), "--checkpoint", "1"] + FAST_VAE
+def test_resume_equals_uninterrupted_run(tiny, tmp_path):
+    # a linear KLD warm-up too: the schedule must continue where the killed run stopped
+    base = ["train_vae", str(tiny["warp"]), "--checkpoint", "1", "--beta-schedule", "linear",
+            "--beta-schedule-epochs", "2"] + TINY_VAE
     assert cli(base + ["-o", str(tmp_path / "full"), "-n", "3"]) == 0
     assert cli(base + ["-o", str(tmp_path / "part"), "-n", "1"]) == 0  # "killed" after epoch 0
     assert cli(base + ["-o", str(tmp_path / "part"), "-n", "3", "--load", "latest"]) == 0
@@ -94,30 +110,68 @@ def test_resume_equals_uninterrupted_run(two_class, tmp_path):
         assert torch.allclose(a[k], b[k], atol=1e-5), k
     assert np.allclose(pickle.load(open(tmp_path / "full" / "z.2.train.pkl", "rb")),
                        pickle.load(open(tmp_path / "part" / "z.2.train.pkl", "rb")), atol=1e-4)
-    assert len((tmp_path / "part" / "losses.csv").read_text().splitlines()) == 4
-    # a finished run is not overwritten by accident
+    full = np.loadtxt(tmp_path / "full" / "losses.csv", delimiter=",", skiprows=1)
+    part = np.loadtxt(tmp_path / "part" / "losses.csv", delimiter=",", skiprows=1)
+    assert part.shape == (3, 6) and np.allclose(full[:, 1:4], part[:, 1:4], rtol=1e-4)
+    # optimizer state travels too (AdamW moments), so the step after resuming is the uninterrupted one
+    opt = torch.load(tmp_path / "part" / "weights.0.pkl", weights_only=False)["optimizer_state_dict"]
+    assert opt["state"] and all("exp_avg" in v for v in opt["state"].values())
+    # a finished run is not overwritten by accident, unless --force
     assert cli(base + ["-o", str(tmp_path / "full"), "-n", "3"]) == 2
+    assert cli(base + ["-o", str(tmp_path / "full"), "-n", "1", "--force"]) == 0
 
 
-def test_bad_load_and_mismatch_give_one_line_errors(two_class, tmp_path, capsys):
+def test_bad_load_and_mismatch_give_one_line_errors(tiny, vae_run, two_class, tmp_path, capsys):
     junk = tmp_path / "junk.pkl"
     junk.write_bytes(b"not a checkpoint")
-    base = ["train_vae", str(two_class["warp"]), "-n", "1"] + FAST_VAE
-    assert cli(base + ["-o", str(tmp_path / "a"), "--load", str(junk)]) == 2
+    assert cli(["train_vae", str(tiny["warp"]), "-n", "1", "-o", str(tmp_path / "a"), "--load", str(junk)]
+               + TINY_VAE) == 2
     err = capsys.readouterr().err.strip()
     assert "junk.pkl" in err and "fix:" in err and len(err.splitlines()) == 1
-    assert cli(base + ["-o", str(tmp_path / "b")]) == 0
-    other = [a if a != "2" else "3" for a in base]  # zdim 3 against a zdim-2 checkpoint
-    assert cli(other + ["-o", str(tmp_path / "c"), "--load", str(tmp_path / "b" / "weights.0.pkl")]) == 2
-    assert "zdim" in capsys.readouterr().err
+    assert cli(["train_vae", str(tiny["warp"]), "-n", "1", "-o", str(tmp_path / "b"), "--load",
+                str(tmp_path / "missing.pkl")] + TINY_VAE) == 2
+    assert "missing.pkl" in capsys.readouterr().err
+    ckpt = str(vae_run / "weights.14.pkl")  # box 32, zdim 2
+    other = [a if a != "2" else "3" for a in FAST_VAE]  # same data, zdim 3
+    assert cli(["train_vae", str(two_class["warp"]), "-n", "1", "-o", str(tmp_path / "c"), "--load", ckpt] + other) == 2
+    err = capsys.readouterr().err.strip()
+    assert "zdim" in err and "weights.14.pkl" in err and len(err.splitlines()) == 1
+    assert cli(["train_vae", str(tiny["warp"]), "-n", "1", "-o", str(tmp_path / "d"), "--load", ckpt] + TINY_VAE) == 2
+    assert "box" in capsys.readouterr().err
+    assert not list((tmp_path / "c").glob("weights.*.pkl")) and not list((tmp_path / "d").glob("weights.*.pkl"))
+
+
+def test_beta_control_and_schedules(tiny, tmp_path):
+    from tomodrgn_core.data import TiltSeriesData, preprocess
+    from tomodrgn_core.models import build_model
+    from tomodrgn_core.train import batch_loss
+    from tomodrgn_core.train._beta import beta_at
+
+    ps = load_particles(tiny["warp"])
+    data = TiltSeriesData(ps, preprocess(ps, tmp_path, log=lambda m: None), sample_ntilts=6)
+    torch.manual_seed(0)
+    model = build_model(dict(box=16, window_points=len(data.coords), ntilts=6, zdim=2, dec_dim=16, dec_layers=2,
+                             enc_dim_A=8, enc_layers_A=1, out_dim_A=4, enc_dim_B=8, enc_layers_B=1))
+    b = data.batch(torch.arange(5), random=False)
+    plain = batch_loss(model, b, data, beta=0.5, sample_z=False)
+    ctrl = batch_loss(model, b, data, beta=0.5, sample_z=False, beta_control=3.0)
+    scale = 16 ** 2 * 6  # the paper's 1 / (D^2 ntilts) normalisation of the KLD term
+    assert torch.isclose(plain.mse, ctrl.mse) and float(plain.kld) > 0
+    assert torch.isclose(plain.loss, plain.mse + 0.5 * plain.kld / scale)
+    assert torch.isclose(ctrl.loss, ctrl.mse + 3.0 * (0.5 - ctrl.kld) ** 2 / scale)
+    assert beta_at(0.5, "constant", 10, 3.0) == 0.5
+    assert beta_at(0.5, "linear", 4, 1.0) == 0.125 and beta_at(0.5, "linear", 4, 9.0) == 0.5
+    assert beta_at(1.0, "cyclical", 4, 1.0) == 0.5 and beta_at(1.0, "cyclical", 4, 3.0) == 1.0
+    assert beta_at(1.0, "cyclical", 4, 4.0) == 0.0  # a new cycle starts from 0
+    with pytest.raises(ValueError):
+        beta_at(1.0, "sigmoid", 4, 1.0)
 
 
 def test_ddp_two_cpu_processes_match_single_process_quality(two_class, tmp_path):
     out = tmp_path / "ddp"
-    env = {"TOMODRGN_DDP_CPU": "2", "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, "-m", "tomodrgn_core", "train_vae", str(two_class["warp"]), "-o", str(out), "-n", "15",
-           "--checkpoint", "15", "--multigpu"] + FAST_VAE
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+           "--checkpoint", "15", "--multigpu", "--ddp-cpu", "2"] + FAST_VAE
+    res = subprocess.run(cmd, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     z = pickle.load(open(out / "z.14.train.pkl", "rb"))
     assert adjusted_rand_index(np.load(two_class["labels"]), kmeans2(z).labels_) >= 0.9

@@ -28,6 +28,8 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int) -> None:
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N")
     p.add_argument("--multigpu", action="store_true", help="DistributedDataParallel over all visible GPUs")
     p.add_argument("--num-workers", type=int, default=0, help="CPU threads for torch (0: torch default)")
+    p.add_argument("--ddp-cpu", type=int, default=0,
+                   help="with --multigpu: N CPU processes (gloo) instead of one per GPU (testing, CPU clusters)")
     p.add_argument("--dec-dim", "--dim", dest="dec_dim", type=int, default=default_dec_dim, help="decoder width")
     p.add_argument("--dec-layers", "--layers", dest="dec_layers", type=int, default=3, help="decoder depth")
     p.add_argument("--feat-sigma", type=float, default=0.5, help="Gaussian featurisation scale")

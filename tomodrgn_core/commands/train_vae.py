@@ -14,7 +14,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enc-layers-B", type=int, default=3)
     p.add_argument("--pooling-function", default="concatenate",
                    choices=["concatenate", "max", "mean", "median", "set_encoder"])
-    p.add_argument("--beta", type=float, default=None, help="KLD weight (default 1/zdim, scaled by 1/(D^2 ntilts))")
+    p.add_argument("--beta", type=float, default=None,
+                   help="KLD weight (default 1/zdim, scaled by 1/(D^2 ntilts)); the KLD target with --beta-control")
+    p.add_argument("--beta-control", type=float, default=None,
+                   help="KL-controlled VAE gamma: penalise gamma * (beta - KLD)^2 instead of beta * KLD")
+    p.add_argument("--beta-schedule", default="constant", choices=["constant", "linear", "cyclical"],
+                   help="KLD weight over training: constant, linear warm-up, or cyclical annealing")
+    p.add_argument("--beta-schedule-epochs", type=int, default=10,
+                   help="warm-up length (linear) or cycle length (cyclical) in epochs")
 
 
 def main(args) -> None:

@@ -18,6 +18,7 @@ from ..errors import TomoDrgnInputError
 from ..data import TiltSeriesData, preprocess, window_mask
 from ..io import load_particles
 from ..models import build_model
+from ._beta import beta_at
 from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ._loss import TrainStep
 
@@ -58,6 +59,7 @@ def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
         if ckpt is None:
             raise TomoDrgnInputError("--load latest: no weights.<epoch>.pkl in the output folder", path=outdir,
                                      fix="start without --load, or point --load at a checkpoint")
+        load_checkpoint(ckpt, map_location="cpu")  # a bad file fails now, before any preprocessing
         return ckpt
     if outdir.exists() and any(outdir.glob("weights.*.pkl")) and not force:
         raise TomoDrgnInputError("output folder already holds a training run", path=outdir,
@@ -134,16 +136,26 @@ def train(args, zdim: int, dist=None) -> Path:
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd,
                               fused=device.type == "cuda")  # one kernel per step on GPU
     beta = (1.0 / zdim if args.beta is None else args.beta) if zdim else 0.0
+    beta_control = getattr(args, "beta_control", None) if zdim else None
+    schedule = getattr(args, "beta_schedule", "constant") if zdim else "constant"
+    schedule_epochs = getattr(args, "beta_schedule_epochs", 0)
+    if beta_control is not None and args.beta is None:
+        raise TomoDrgnInputError("--beta-control needs --beta (the KLD target)", fix="add --beta TARGET")
     config = {"command": "train_vae" if zdim else "train_nn", "model": mcfg,
               "dataset": {"particles": str(Path(args.particles).resolve()), "source_software": ps.source,
                           "datadir": args.datadir, "n_particles": ps.n_particles, "n_tilt_images": len(ps.table),
                           "box": ps.box, "pixel_size": ps.pixel_size, "invert_data": not args.uninvert_data,
                           "norm_std": data.norm_std, "preprocessed": str(pre)},
               "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr, "wd": args.wd,
-                           "beta": beta, "kld_weight": "beta * KLD / (box^2 * ntilts)",
+                           "beta": beta, "kld_weight": "beta * KLD / (box^2 * ntilts)" if beta_control is None
+                           else "beta_control * (beta - KLD)^2 / (box^2 * ntilts)", "beta_control": beta_control,
+                           "beta_schedule": schedule, "beta_schedule_epochs": schedule_epochs,
                            "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
                            "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp,
-                           "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint}}
+                           "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint},
+              # every command-line argument as given (plain values), for the record and for re-running
+              "args": {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
+                       for k, v in sorted(vars(args).items()) if k != "func"}}
     start = 0
     if resume is not None:
         ckpt = load_checkpoint(resume, map_location=device)
@@ -162,7 +174,8 @@ def train(args, zdim: int, dist=None) -> Path:
     losses_csv = outdir / "losses.csv"
     if start == 0 and (not dist or dist.rank == 0):
         losses_csv.write_text("epoch,loss,mse,kld,seconds,particles_per_s\n")
-    step = TrainStep(model, data, beta, args.l_dose_mask, args.recon_dose_weight, args.recon_tilt_weight)
+    step = TrainStep(model, data, beta, args.l_dose_mask, args.recon_dose_weight, args.recon_tilt_weight,
+                     beta_control)
     runner = dist.wrap(step, device) if dist else step
     rank0 = not dist or dist.rank == 0
     # -b is the global batch: each of the DDP ranks takes its share, so steps per epoch stay the same
@@ -181,6 +194,7 @@ def train(args, zdim: int, dist=None) -> Path:
         for bi, s0 in enumerate(range(0, len(perm), bs)):
             idx = perm[s0:s0 + bs]
             b = data.batch(idx, random=True, generator=gen)
+            step.beta = beta_at(beta, schedule, schedule_epochs, epoch + s0 / len(perm))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss, mse, kld = runner(b)
             optim.zero_grad(set_to_none=True)

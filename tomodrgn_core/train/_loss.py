@@ -5,7 +5,8 @@ half of them, since one evaluation at k gives the Hartley values at k and -k (th
 prediction = CTF * dose attenuation * decoder(lattice @ A_tilt, z); squared error optionally weighted per
 frequency by the dose attenuation (--recon-dose-weight) and per tilt by cos(tilt) (--recon-tilt-weight),
 averaged over the points. VAE: + beta * KLD / (D^2 * ntilts) with beta = 1/zdim by default, i.e. the
-paper's KLD weight 1 / (|z| D^2 t).
+paper's KLD weight 1 / (|z| D^2 t) (KLD summed over zdim, averaged over the batch). With --beta-control
+gamma (cryoDRGN's KL-controlled VAE) beta is instead a KLD target: + gamma * (beta - KLD)^2 / (D^2 * ntilts).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class LossTerms:
 
 
 def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_weight: bool = True,
-               tilt_weight: bool = True, sample_z: bool = True) -> LossTerms:
+               tilt_weight: bool = True, sample_z: bool = True, beta_control: float | None = None) -> LossTerms:
     B, n, Pw = batch.ht.shape
     T = B * n
     dose = batch.dose.reshape(T)
@@ -67,7 +68,8 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
     mse = (err * vf).sum() / ((1 + w_mirror) * vf).sum()
     if model.zdim:
         kld = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
-        loss = mse + beta * kld / (data.D ** 2 * n)
+        penalty = beta * kld if beta_control is None else beta_control * (beta - kld) ** 2
+        loss = mse + penalty / (data.D ** 2 * n)
     else:
         kld = torch.zeros((), device=mse.device)
         loss = mse
@@ -77,12 +79,13 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
 class TrainStep(torch.nn.Module):
     """The loss as a module's forward, so DistributedDataParallel sees (and synchronises) every call."""
 
-    def __init__(self, model, data, beta: float, dose_mask: bool, dose_weight: bool, tilt_weight: bool):
+    def __init__(self, model, data, beta: float, dose_mask: bool, dose_weight: bool, tilt_weight: bool,
+                 beta_control: float | None = None):
         super().__init__()
         self.model = model
         self.data = data  # not a module: plain tensors shared with evaluation
-        self.beta, self.flags = beta, (dose_mask, dose_weight, tilt_weight)
+        self.beta, self.flags, self.beta_control = beta, (dose_mask, dose_weight, tilt_weight), beta_control
 
     def forward(self, batch):
-        t = batch_loss(self.model, batch, self.data, self.beta, *self.flags)
+        t = batch_loss(self.model, batch, self.data, self.beta, *self.flags, beta_control=self.beta_control)
         return t.loss, t.mse, t.kld

@@ -1,5 +1,5 @@
 """--multigpu: DistributedDataParallel, one process per visible GPU (NCCL), or N CPU processes (gloo)
-when TOMODRGN_DDP_CPU=N is set (for testing without GPUs).
+with --ddp-cpu N (or TOMODRGN_DDP_CPU=N) (for testing without GPUs).
 
 Each epoch's particle permutation is the same on every rank and split into equal contiguous shards, so
 the ranks together see every particle once and gradients are averaged by DDP at each step.
@@ -63,7 +63,7 @@ def _worker(rank: int, world: int, backend: str, port: int, args, zdim: int) -> 
 
 
 def launch(args, zdim: int) -> None:
-    cpu_procs = int(os.environ.get("TOMODRGN_DDP_CPU", "0"))
+    cpu_procs = int(getattr(args, "ddp_cpu", 0) or os.environ.get("TOMODRGN_DDP_CPU", "0"))
     if cpu_procs:
         world, backend = cpu_procs, "gloo"
     elif torch.cuda.is_available():
