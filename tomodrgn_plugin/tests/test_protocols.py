@@ -80,7 +80,11 @@ class TestTomoDrgnProtocols(BaseTest):
             own = int(np.bincount(truth[members]).argmax())
             self.assertGreater(cc(rep, gts[own]), cc(rep, gts[1 - own]))
 
-        sub = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=an.outputParticles, classIds="1")
+        # as the latent viewer does when the user picks class 1: a saved, pre-filled protocol
+        from tomodrgn_plugin.viewers import create_subset_protocol
+        sub = create_subset_protocol(self.proj, an, [1])
+        self.assertEqual(sub.classIds.get(), "1")
+        self.assertEqual(sub.inputParticles.get().getObjId(), an.outputParticles.getObjId())
         self.launchProtocol(sub)
         expected = sorted(i for i, k in labels.items() if k == 0)
         got = sorted(getattr(p, ATTR_INDEX).get() for p in sub.outputParticles)

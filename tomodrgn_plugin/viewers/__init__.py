@@ -1,1 +1,1 @@
-from .viewer_latent import TomoDrgnLatentViewer
+from .viewer_latent import TomoDrgnLatentViewer, TomoDrgnTrainingViewer, create_subset_protocol

@@ -5,10 +5,12 @@ them interactively, and volumes open in Scipion's own viewers (ChimeraX when ins
 import os
 
 import numpy as np
-from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, Viewer
+from pyworkflow.protocol import params
+from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, ProtocolViewer, Viewer
 
 from ..constants import TRAIN_DIR
-from ..protocols import ProtTomoDrgnAnalyze, ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE
+from ..protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainHomogeneous,
+                         ProtTomoDrgnTrainVAE)
 
 
 def latent_figure(particles_csv: str):
@@ -46,19 +48,57 @@ def loss_figure(losses_csv: str):
     return fig
 
 
-class TomoDrgnLatentViewer(Viewer):
-    """Latent space (analyze) or loss curve (train) in a matplotlib window."""
-    _label = "tomoDRGN latent space / training curves"
+def create_subset_protocol(project, analyze_prot, class_ids) -> ProtTomoDrgnSubsetExport:
+    """A 'tomoDRGN subset export' saved in the project (not launched), pre-filled with the analyze run's
+    labelled particles and the chosen classes (1-based, as Scipion shows them): the user reviews and runs it."""
+    ids = " ".join(str(int(c)) for c in class_ids)
+    prot = project.newProtocol(ProtTomoDrgnSubsetExport, classIds=ids, objLabel=f"tomoDRGN subset: classes {ids}")
+    prot.inputParticles.set(analyze_prot)
+    prot.inputParticles.setExtended("outputParticles")
+    project.saveProtocol(prot)
+    return prot
+
+
+class TomoDrgnTrainingViewer(Viewer):
+    """Loss curve of a training run in a matplotlib window."""
+    _label = "tomoDRGN training curves"
     _environments = [DESKTOP_TKINTER, WEB_DJANGO]
-    _targets = [ProtTomoDrgnAnalyze, ProtTomoDrgnTrainVAE, ProtTomoDrgnTrainHomogeneous]
+    _targets = [ProtTomoDrgnTrainVAE, ProtTomoDrgnTrainHomogeneous]
 
     def _visualize(self, obj, **kwargs):
         import matplotlib.pyplot as plt
 
-        prot = self.protocol
-        if isinstance(prot, ProtTomoDrgnAnalyze):
-            fig = latent_figure(os.path.join(prot._outDir(), "particles.csv"))
-        else:
-            fig = loss_figure(prot._getExtraPath(TRAIN_DIR, "losses.csv"))
+        fig = loss_figure(self.protocol._getExtraPath(TRAIN_DIR, "losses.csv"))
         plt.show(block=False)
         return [fig]
+
+
+class TomoDrgnLatentViewer(ProtocolViewer):
+    """Latent space of an analyze run (PCA/UMAP by class, class sizes); pick classes to create a
+    pre-filled subset export protocol."""
+    _label = "tomoDRGN latent space"
+    _environments = [DESKTOP_TKINTER, WEB_DJANGO]
+    _targets = [ProtTomoDrgnAnalyze]
+
+    def _defineParams(self, form):
+        form.addSection(label="Latent space")
+        form.addParam("displayLatent", params.LabelParam, label="Show PCA/UMAP coloured by class")
+        form.addParam("classesToKeep", params.StringParam, default="1", label="Classes to keep",
+                      help="class numbers as shown (1-based), e.g. '1 4 7'")
+        form.addParam("createSubset", params.LabelParam, label="Create the subset export protocol")
+
+    def _getVisualizeDict(self):
+        return {"displayLatent": self._showLatent, "createSubset": self._createSubset}
+
+    def _showLatent(self, param=None):
+        import matplotlib.pyplot as plt
+
+        fig = latent_figure(os.path.join(self.protocol._outDir(), "particles.csv"))
+        plt.show(block=False)
+        return [fig]
+
+    def _createSubset(self, param=None):
+        ids = self.classesToKeep.get().replace(",", " ").split()
+        prot = create_subset_protocol(self.getProject(), self.protocol, ids)
+        return [self.infoMessage(f"Created '{prot.getObjLabel()}': open it in the project and run it.",
+                                 title="tomoDRGN subset export")]
