@@ -8,13 +8,17 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-D", "--box", type=int, default=32, help="box size (px)")
     p.add_argument("--Apix", type=float, default=8.0, help="pixel size (A)")
     p.add_argument("--n-classes", type=int, default=2, help="discrete classes (class k adds k domains)")
-    p.add_argument("--continuous", action="store_true", help="a sliding domain instead of discrete classes")
+    p.add_argument("--continuous", action="store_true", help="add a sliding domain (per-particle motion parameter in [0, 1])")
     p.add_argument("--snr", type=float, default=0.1, help="signal/noise variance at 0 tilt; 0 = noiseless")
+    p.add_argument("--structural-snr", type=float, default=None,
+                   help="part of the noise added before the CTF (signal/structural-noise variance); default off")
+    p.add_argument("--n-tomos", type=int, default=2, help="tomograms (each its own defocus series)")
     p.add_argument("--max-tilt", type=float, default=60.0)
     p.add_argument("--tilt-step", type=float, default=3.0)
     p.add_argument("--dose-per-tilt", type=float, default=3.0, help="e/A^2 per tilt")
     p.add_argument("--drop-tilts", type=int, default=0, help="tilts removed at random per particle")
-    p.add_argument("--max-shift", type=float, default=0.0, help="max in-plane shift (px)")
+    p.add_argument("--max-shift", type=float, default=0.0,
+                   help="max particle offset per axis (px); tilt images get its projection as origin")
     p.add_argument("--layout", choices=["warp", "relion5", "both"], default="warp")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -27,7 +31,8 @@ def main(args) -> None:
                            snr=args.snr or None, seed=args.seed, layout=args.layout, overwrite=args.force,
                            pixel_size=args.Apix, max_tilt=args.max_tilt, tilt_step=args.tilt_step,
                            dose_per_tilt=args.dose_per_tilt, drop_tilts=args.drop_tilts,
-                           max_shift_px=args.max_shift, continuous=args.continuous)
+                           max_shift_px=args.max_shift, continuous=args.continuous,
+                           structural_snr=args.structural_snr, n_tomos=args.n_tomos)
     for key in ("warp", "relion5"):
         if key in out:
             print(f"{key} particles: {out[key]}")

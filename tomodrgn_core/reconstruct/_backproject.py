@@ -27,27 +27,29 @@ def shift_images(images: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
 
 def trilinear_insert(grid: torch.Tensor, weights: torch.Tensor, coords: torch.Tensor, values: torch.Tensor,
                      w: torch.Tensor) -> None:
-    """Add ``values * w`` and ``w`` at fractional voxel coords (m, 3) (x, y, z) into flat D^3 grids."""
+    """Add ``values * w`` and ``w`` at fractional voxel coords (m, 3) (x, y, z) into flat D^3 grids.
+
+    The 8 corners go in with ONE index_add_ per grid; corners outside the box get weight 0 (clamped index)
+    instead of boolean masking, which is what made the 8-pass version slow."""
     D = round(grid.numel() ** (1 / 3))
     base = torch.floor(coords)
     frac = coords - base
     base = base.long()
-    for dx in (0, 1):
-        for dy in (0, 1):
-            for dz in (0, 1):  # 8 corners, each a batched scatter
-                idx = base + torch.tensor([dx, dy, dz], device=coords.device)
-                cw = ((frac[:, 0] if dx else 1 - frac[:, 0]) * (frac[:, 1] if dy else 1 - frac[:, 1])
-                      * (frac[:, 2] if dz else 1 - frac[:, 2]))
-                ok = ((idx >= 0) & (idx < D)).all(1)
-                flat = (idx[ok, 2] * D + idx[ok, 1]) * D + idx[ok, 0]
-                grid.index_add_(0, flat, (values * w * cw)[ok])
-                weights.index_add_(0, flat, (w * cw)[ok])
+    idx = torch.stack([base, base + 1])                       # (2, m, 3) lower / upper corner per axis
+    cw = torch.stack([1 - frac, frac]) * ((idx >= 0) & (idx < D))  # (2, m, 3) per-axis weights, 0 outside
+    idx = idx.clamp_(0, D - 1)
+    flat = ((idx[:, None, None, :, 2] * D + idx[None, :, None, :, 1]) * D + idx[None, None, :, :, 0]).reshape(-1)
+    cw = (cw[:, None, None, :, 2] * cw[None, :, None, :, 1] * cw[None, None, :, :, 0]).reshape(2 * 2 * 2, -1)
+    grid.index_add_(0, flat, (cw * (values * w)).reshape(-1))
+    weights.index_add_(0, flat, (cw * w).reshape(-1))
 
 
 def backproject(images: np.ndarray, table: pd.DataFrame, invert_data: bool = True, ctf: bool = True,
                 dose_weight: bool = True, tilt_weight: bool = True, wiener: float = 0.01,
-                chunk: int = 1024, device: str = "cpu", mode: str = "wiener") -> np.ndarray:
-    """(n, D, D) raw images + their canonical table rows -> float32 volume (D, D, D)."""
+                chunk: int | None = None, device: str = "cpu", mode: str = "wiener") -> np.ndarray:
+    """(n, D, D) raw images + their canonical table rows -> float32 volume (D, D, D).
+
+    ``chunk`` images are inserted per scatter (default: ~2M lattice points, a few hundred MB at most)."""
     n, D = images.shape[0], images.shape[-1]
     apix = float(table[S.PIXEL_SIZE].iloc[0])
     lat = P.lattice_2d(D, device=device, dtype=torch.float64)
@@ -58,6 +60,7 @@ def backproject(images: np.ndarray, table: pd.DataFrame, invert_data: bool = Tru
     grid = torch.zeros(D ** 3, dtype=torch.float64, device=device)
     wsum = torch.zeros_like(grid)
     sign = -1.0 if invert_data else 1.0
+    chunk = chunk or max(1, (1 << 21) // len(lat_in))
     for s0 in range(0, n, chunk):
         sl = slice(s0, min(n, s0 + chunk))
         rows = table.iloc[sl]

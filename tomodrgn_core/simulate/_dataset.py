@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from .. import physics as P
+from ..errors import TomoDrgnInputError
 from ..io import _schema as S
 from ._blobs import BlobModel, domain, pad_models, project_blobs, random_molecule, render_volumes
 from ._tilts import dose_symmetric_scheme
@@ -28,6 +29,24 @@ class SimulatedDataset:
     continuous: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_particles,) motion parameter
     pixel_size: float = 1.0
     models: list = field(default_factory=list)
+    defocus_u: np.ndarray | None = None      # (n_tomos, n_tilts) A
+    defocus_v: np.ndarray | None = None      # (n_tomos, n_tilts) A
+    defocus_angle: np.ndarray | None = None  # (n_tomos, n_tilts) deg
+    offsets: np.ndarray | None = None        # (n_particles, 3) particle offset in the tomogram frame, px
+    motion_domain: BlobModel | None = None   # the sliding domain at t = 0 (continuous=True)
+
+    def volume_at(self, label: int, t: float) -> np.ndarray:
+        """Ground truth of class ``label`` with the sliding domain at motion parameter ``t`` (D, D, D)."""
+        box = self.images.shape[-1]
+        model = self.models[label]
+        if self.motion_domain is not None:
+            model = model + moving_domain(self.motion_domain, t, box)
+        return render_volumes([model], box)[0]
+
+
+def moving_domain(move: BlobModel, t: float, box: int) -> BlobModel:
+    """The sliding domain displaced by t * 0.15 box along x (t in [0, 1])."""
+    return BlobModel(move.centers + t * np.array([0.15 * box, 0.0, 0.0]), move.sigmas, move.amps)
 
 
 def random_rotations(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,23 +78,32 @@ def _class_models(box: int, n_classes: int, rng: np.random.Generator) -> list[Bl
 def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_classes: int = 2,
              snr: float | None = 0.1, seed: int = 0, max_tilt: float = 60.0, tilt_step: float = 3.0,
              dose_per_tilt: float = 3.0, n_tomos: int = 2, drop_tilts: int = 0, max_shift_px: float = 0.0,
-             continuous: bool = False, defocus_range=(15000.0, 35000.0),
+             continuous: bool = False, defocus_range=(15000.0, 35000.0), max_astigmatism: float = 300.0,
+             structural_snr: float | None = None,
              voltage: float = 300.0, cs: float = 2.7, amp_contrast: float = 0.1) -> SimulatedDataset:
     """Simulate particles: random poses, dose-symmetric tilts, CTF, dose attenuation, cos(tilt) signal loss,
     Gaussian noise to ``snr`` (signal variance / noise variance over the untilted images; None = noiseless),
-    ``drop_tilts`` random tilts removed per particle (variable tilt counts), optional in-plane shifts and a
-    continuous motion of the last domain (``continuous=True``: per-particle parameter in [0, 1]).
+    ``drop_tilts`` random tilts removed per particle (variable tilt counts), optional particle offsets and a
+    continuous motion (``continuous=True``: every particle also carries a domain displaced by its parameter
+    t in [0, 1]; ``volumes`` then show it at t = 0.5, ``volume_at(label, t)`` anywhere).
+
+    Defocus (U/V/angle) is per tomogram and tilt (``defocus_range`` across tomograms, +-500 A per tilt,
+    astigmatism up to ``max_astigmatism``), as CTF estimation gives it, so the RELION 5 layout holds it
+    exactly. ``max_shift_px`` draws a 3D offset per particle (tomogram frame, px); each tilt image then has
+    the in-plane origin (R_y(tilt) offset)[:2], expressible in both the Warp and RELION 5 layouts.
+    ``structural_snr`` (None = off) adds white noise to the projections BEFORE the CTF (specimen/ice
+    variation, Baxter et al. 2009), scaled so that signal/structural-noise variance in the final untilted
+    images is ``structural_snr`` (>= snr); shot noise after the CTF brings the total to ``snr``.
     """
     rng = np.random.default_rng(seed)
     models = _class_models(box, n_classes, rng)
     labels = rng.integers(0, n_classes, size=n_particles)
     motion = rng.uniform(0, 1, size=n_particles) if continuous else np.zeros(n_particles)
     per_particle = [models[k] for k in labels]
-    if continuous:  # the core plus a domain sliding along the surface by up to 0.15 box
-        base = models[0]
+    move = None
+    if continuous:  # each particle's class plus a domain sliding along the surface by up to 0.15 box
         move = domain(box, np.array([0.0, 0.0, 1.0]), 6, np.random.default_rng(seed + 1))
-        shift = np.array([0.15 * box, 0.0, 0.0])
-        per_particle = [base + BlobModel(move.centers + t * shift, move.sigmas, move.amps) for t in motion]
+        per_particle = [models[k] + moving_domain(move, t, box) for k, t in zip(labels, motion)]
     angles, doses = dose_symmetric_scheme(max_tilt, tilt_step, dose_per_tilt)
     nt = len(angles)
     A_p = random_rotations(n_particles, rng)
@@ -90,19 +118,31 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     c, s, a = pad_models(per_particle)
     rep = np.repeat(np.arange(n_particles), nt)
     proj = project_blobs(c[rep], s[rep], a[rep], A, box)
-    shifts = rng.uniform(-max_shift_px, max_shift_px, size=(n_particles * nt, 2)) if max_shift_px else np.zeros((n_particles * nt, 2))
+    offsets = rng.uniform(-max_shift_px, max_shift_px, size=(n_particles, 3)) if max_shift_px else np.zeros((n_particles, 3))
+    shifts = np.einsum("tij,nj->nti", stage, offsets)[..., :2].reshape(-1, 2)  # origin of each tilt image, px
 
-    df = defocus[tomo].reshape(-1)
-    astig = np.repeat(rng.uniform(0, 300, n_particles), nt)
-    ang_astig = np.repeat(rng.uniform(0, 180, n_particles), nt)
+    astig = rng.uniform(0, max_astigmatism, size=(n_tomos, nt))
+    ang_astig = rng.uniform(0, 180, size=(n_tomos, nt))
+    dfu, dfv = (defocus + astig / 2)[tomo].reshape(-1), (defocus - astig / 2)[tomo].reshape(-1)
+    dfang = ang_astig[tomo].reshape(-1)
     dose_rows = np.tile(doses, n_particles)
     tilt_rows = np.tile(angles, n_particles)
-    images = _form_images(proj, box, pixel_size, df + astig / 2, df - astig / 2, ang_astig, dose_rows,
-                          shifts, voltage, cs, amp_contrast)
-    images *= np.cos(np.deg2rad(tilt_rows))[:, None, None].astype(np.float32)
+    cos_t = np.cos(np.deg2rad(tilt_rows))[:, None, None].astype(np.float32)
+    form = lambda x: _form_images(x, box, pixel_size, dfu, dfv, dfang, dose_rows, shifts, voltage, cs,  # noqa: E731
+                                  amp_contrast) * cos_t
+    images = form(proj)
     if snr is not None:
         signal_var = images[tilt_rows == 0].var()
-        images += rng.normal(scale=np.sqrt(signal_var / snr), size=images.shape).astype(np.float32)
+        noise_var = signal_var / snr
+        if structural_snr is not None:  # specimen noise goes through the microscope (CTF, dose) like signal
+            if structural_snr < snr:
+                raise TomoDrgnInputError(f"structural_snr {structural_snr} is below the total snr {snr}",
+                                         fix="give a structural SNR >= the total SNR (it is one part of the noise)")
+            struct = form(rng.normal(size=proj.shape).astype(np.float32))
+            struct *= np.float32(np.sqrt(signal_var / structural_snr / struct[tilt_rows == 0].var()))
+            noise_var -= signal_var / structural_snr
+            images += struct
+        images += rng.normal(scale=np.sqrt(noise_var), size=images.shape).astype(np.float32)
 
     eul = P.matrix_to_euler(A)
     tomo_names = np.array([f"tomo{t:02d}" for t in range(n_tomos)])
@@ -112,7 +152,7 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
         S.TOMO_ID: tomo_names[tomo[rep]], S.IMAGE_PATH: "", S.IMAGE_INDEX: np.arange(len(rep)),
         S.PIXEL_SIZE: pixel_size, S.BOX: box, S.ROT: eul[:, 0], S.TILT: eul[:, 1], S.PSI: eul[:, 2],
         S.SHIFT_X: shifts[:, 0] * pixel_size, S.SHIFT_Y: shifts[:, 1] * pixel_size,
-        S.DEFOCUS_U: df + astig / 2, S.DEFOCUS_V: df - astig / 2, S.DEFOCUS_ANGLE: ang_astig,
+        S.DEFOCUS_U: dfu, S.DEFOCUS_V: dfv, S.DEFOCUS_ANGLE: dfang,
         S.VOLTAGE: voltage, S.CS: cs, S.AMP_CONTRAST: amp_contrast, S.PHASE_SHIFT: 0.0,
         S.DOSE: dose_rows, S.TILT_ANGLE: tilt_rows, S.TILT_WEIGHT: np.cos(np.deg2rad(tilt_rows)),
         S.VISIBLE: visible.reshape(-1), S.COORD_X: coords[rep, 0], S.COORD_Y: coords[rep, 1],
@@ -121,8 +161,10 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     keep = visible.reshape(-1)
     table = table[keep].reset_index(drop=True)
     table[S.IMAGE_INDEX] = np.arange(len(table))
-    return SimulatedDataset(table, images[keep], render_volumes(models, box), labels, A_p, angles, doses, tomo,
-                            visible, defocus, motion, pixel_size, models)
+    gt_models = models if move is None else [m + moving_domain(move, 0.5, box) for m in models]
+    return SimulatedDataset(table, images[keep], render_volumes(gt_models, box), labels, A_p, angles, doses, tomo,
+                            visible, defocus, motion, pixel_size, models, defocus + astig / 2, defocus - astig / 2,
+                            ang_astig, offsets, move)
 
 
 def _form_images(proj, box, pixel_size, dfu, dfv, dfang, dose, shifts_px, voltage, cs, w) -> np.ndarray:

@@ -43,7 +43,8 @@ def write_relion5(sim: SimulatedDataset, out_dir, name: str = "sim", overwrite: 
     ang_p = P.matrix_to_euler(MIRROR @ sim.particle_poses @ MIRROR)
     tomo_names = [f"tomo{k:02d}" for k in range(sim.defocus.shape[0])]
     first = t.groupby(S.PARTICLE_INDEX).first()
-    shifts = np.zeros(n)
+    # reader: in-plane origin = R_f[:2] @ origin3D with R_f = M Ry M, so origin3D = M offset gives (Ry offset)[:2]
+    origin = (sim.offsets if sim.offsets is not None else np.zeros((n, 3))) @ MIRROR * apix
     particles = pd.DataFrame({
         "rlnTomoName": [tomo_names[k] for k in sim.tomo_of_particle],
         "rlnTomoParticleId": np.arange(1, n + 1),
@@ -52,7 +53,7 @@ def write_relion5(sim: SimulatedDataset, out_dir, name: str = "sim", overwrite: 
         "rlnAngleRot": ang_p[:, 0], "rlnAngleTilt": ang_p[:, 1], "rlnAnglePsi": ang_p[:, 2],
         "rlnTomoParticleName": [f"{tomo_names[k]}/{i + 1}" for i, k in enumerate(sim.tomo_of_particle)],
         "rlnOpticsGroup": 1, "rlnImageName": names,
-        "rlnOriginXAngst": shifts, "rlnOriginYAngst": shifts, "rlnOriginZAngst": shifts,
+        "rlnOriginXAngst": origin[:, 0], "rlnOriginYAngst": origin[:, 1], "rlnOriginZAngst": origin[:, 2],
         "rlnTomoVisibleFrames": ["[" + ",".join(str(int(v)) for v in row) + "]" for row in sim.visible],
     })
     optics = pd.DataFrame({"rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"],
@@ -73,11 +74,14 @@ def write_relion5(sim: SimulatedDataset, out_dir, name: str = "sim", overwrite: 
         "rlnVoltage": float(t[S.VOLTAGE].iloc[0]), "rlnSphericalAberration": float(t[S.CS].iloc[0]),
         "rlnAmplitudeContrast": float(t[S.AMP_CONTRAST].iloc[0]),
         "rlnTomoImportFractionalDose": float(sim.doses[1] - sim.doses[0]) if nt > 1 else 0.0})}
+    dfu = sim.defocus if sim.defocus_u is None else sim.defocus_u
+    dfv = sim.defocus if sim.defocus_v is None else sim.defocus_v
+    dfang = np.zeros_like(sim.defocus) if sim.defocus_angle is None else sim.defocus_angle
     for k, tn in enumerate(tomo_names):
         blocks[tn] = pd.DataFrame({
             "rlnTomoProjX": vec(np.c_[R[:, 0, :], np.zeros(nt)]), "rlnTomoProjY": vec(np.c_[R[:, 1, :], np.zeros(nt)]),
             "rlnTomoProjZ": vec(np.c_[R[:, 2, :], np.zeros(nt)]), "rlnTomoProjW": vec(np.tile([0, 0, 0, 1.0], (nt, 1))),
-            "rlnDefocusU": sim.defocus[k], "rlnDefocusV": sim.defocus[k], "rlnDefocusAngle": np.zeros(nt),
+            "rlnDefocusU": dfu[k], "rlnDefocusV": dfv[k], "rlnDefocusAngle": dfang[k],
             "rlnCtfScalefactor": np.cos(np.deg2rad(sim.stage_tilts)), "rlnMicrographPreExposure": sim.doses})
     tfile = out_dir / f"{name}_tomograms.star"
     write_star(tfile, blocks, overwrite=overwrite)
@@ -93,6 +97,11 @@ def write_ground_truth(sim: SimulatedDataset, out_dir) -> list[Path]:
     for k, vol in enumerate(sim.volumes):
         paths.append(out_dir / f"class_{k:02d}.mrc")
         write_volume(paths[-1], vol, sim.pixel_size)
+    if sim.motion_domain is not None:  # the ends of the continuous motion, for each class
+        for k in range(len(sim.volumes)):
+            for t in (0.0, 1.0):
+                paths.append(out_dir / f"class_{k:02d}_t{t:.1f}.mrc")
+                write_volume(paths[-1], sim.volume_at(k, t), sim.pixel_size)
     np.save(out_dir / "labels.npy", sim.labels)
     pd.DataFrame({"particle_index": np.arange(len(sim.labels)), "label": sim.labels,
                   "continuous": sim.continuous}).to_csv(out_dir / "labels.csv", index=False)
