@@ -162,3 +162,20 @@ def test_convergence_needs_two_epochs(tmp_path):
     s = convergence_vae(tmp_path, tmp_path / "cv", interval=5, n_vols=2, skip_umap=True, log=lambda m: None)
     assert s["epochs"] == [4, 9] and s["pairs"][0]["latent_shift"] < 1e-6  # identical embeddings
     assert s["pairs"][0]["neighbor_overlap"] == 1.0 and s["verdict"].startswith("CONVERGED")
+
+
+def test_group_bridging_is_a_minimum_spanning_tree():
+    """Starting from no edges at all (every particle its own group), the Boruvka joining must build the
+    Euclidean minimum spanning tree: each bridge is the shortest possible, and it scales (log rounds)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+    from scipy.spatial.distance import cdist
+    from sklearn.neighbors import NearestNeighbors
+    from tomodrgn_core.analysis.trajectories import _connect_components
+
+    z = np.random.default_rng(5).uniform(size=(300, 2))
+    dist, ind = NearestNeighbors(n_neighbors=11).fit(z).kneighbors(z)
+    g = _connect_components(csr_matrix((300, 300)), z, dist[:, 1:], ind[:, 1:])
+    assert connected_components(g, directed=False)[0] == 1
+    assert g.nnz == 2 * 299  # a tree, stored symmetrically
+    assert np.isclose(g.sum() / 2, minimum_spanning_tree(cdist(z, z)).sum(), rtol=1e-9)
