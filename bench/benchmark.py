@@ -77,9 +77,12 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--amp", action="store_true", help="keep bf16 autocast on (default for gpu preset)")
+    ap.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on CPU as well (train --cpu-amp)")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tomodrgn_bench_"))
     amp = [] if (args.amp or args.preset == "gpu") else ["--no-amp"]
+    if args.cpu_amp:
+        amp = ["--cpu-amp"]
     if args.preset == "memory":
         for n in (250, 1000):
             data = make_data(root, n, 64, classes=1)

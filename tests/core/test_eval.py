@@ -76,6 +76,11 @@ def test_vae_volumes_depend_on_z_and_errors(runs, tmp_path, capsys):
     assert cli(base) == 2 and "latent" in capsys.readouterr().err
     assert cli(base + ["-z", "0", "0", "0"]) == 0
     assert np.allclose(read_volume(tmp_path / "cli" / "vol_000.mrc")[0], vols[0], atol=1e-5)
+    # a training folder + --epoch picks that checkpoint (epoch 0 differs from the last one)
+    assert cli(["eval_vol", "--weights", str(vae), "--epoch", "0", "-z", "0", "0", "0", "-o", str(tmp_path / "e0")]) == 0
+    e0 = generate_volumes(*load_model(vae, epoch=0, device="cpu"), z[:1])[0]
+    assert np.allclose(read_volume(tmp_path / "e0" / "vol_000.mrc")[0], e0, atol=1e-5)
+    assert not np.allclose(e0, vols[0])
 
 
 def test_embedding_is_deterministic_and_matches_the_saved_z(runs, tmp_path):

@@ -175,3 +175,13 @@ def test_ddp_two_cpu_processes_match_single_process_quality(two_class, tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     z = pickle.load(open(out / "z.14.train.pkl", "rb"))
     assert adjusted_rand_index(np.load(two_class["labels"]), kmeans2(z).labels_) >= 0.9
+
+
+def test_cpu_bf16_autocast_trains_and_is_recorded(tiny, tmp_path):
+    out = tmp_path / "amp"
+    assert cli(["train_vae", str(tiny["warp"]), "-o", str(out), "-n", "2", "--cpu-amp"] + TINY_VAE) == 0
+    assert "bf16 autocast" in (out / "run.log").read_text()
+    losses = np.loadtxt(out / "losses.csv", delimiter=",", skiprows=1)
+    assert np.isfinite(losses).all() and yaml.safe_load(open(out / "config.yaml"))["training"]["cpu_amp"] is True
+    # the checkpoint stays float32 (autocast only changes the compute precision)
+    assert all(v.dtype == torch.float32 for v in _weights(out / "weights.1.pkl").values() if v.is_floating_point())

@@ -25,6 +25,7 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int) -> None:
     p.add_argument("--recon-dose-weight", action="store_true", help="weight errors by exposure attenuation")
     p.add_argument("--recon-tilt-weight", action="store_true", help="weight errors by cos(tilt)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on CPU too (faster on CPUs with AMX)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N")
     p.add_argument("--multigpu", action="store_true", help="DistributedDataParallel over all visible GPUs")
     p.add_argument("--num-workers", type=int, default=0, help="CPU threads for torch (0: torch default)")

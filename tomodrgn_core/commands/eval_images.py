@@ -4,7 +4,8 @@ import argparse
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("particles", help="input STAR")
-    p.add_argument("--weights", required=True, help="weights.<epoch>.pkl of a train_vae run")
+    p.add_argument("--weights", required=True, help="weights.<epoch>.pkl of a train_vae run, or its training folder")
+    p.add_argument("--epoch", type=int, default=-1, help="with a training folder: which epoch (default: the last)")
     p.add_argument("--config", default=None, help="config.yaml (accepted for compatibility; read from weights)")
     p.add_argument("--out-z", required=True, help="output z .pkl (means); a .npz with mu and logvar is written beside it")
     p.add_argument("--source-software", default="auto")
@@ -24,7 +25,7 @@ def main(args) -> None:
     from ..evaluation import embed_particles, load_model
     from ..io import load_particles
 
-    model, cfg = load_model(args.weights, device=args.device)
+    model, cfg = load_model(args.weights, epoch=args.epoch, device=args.device)
     if not cfg["model"]["zdim"]:
         raise TomoDrgnInputError("this checkpoint is a homogeneous (train_nn) model: it has no encoder",
                                  path=args.weights, fix="give weights from train_vae")

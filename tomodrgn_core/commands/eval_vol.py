@@ -3,7 +3,8 @@ import argparse
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", required=True, help="weights.<epoch>.pkl (or the training folder: last epoch)")
+    p.add_argument("--weights", required=True, help="weights.<epoch>.pkl, or the training folder")
+    p.add_argument("--epoch", type=int, default=-1, help="with a training folder: which epoch (default: the last)")
     p.add_argument("--config", default=None, help="config.yaml (accepted for compatibility; read from weights)")
     p.add_argument("-o", "--outdir", required=True, help="output folder (or .mrc path for a single volume)")
     g = p.add_mutually_exclusive_group()
@@ -23,7 +24,7 @@ def main(args) -> None:
     from ..analysis.rundir import read_z
     from ..evaluation import generate_volumes, load_model, volume_pixel_size, write_volumes
 
-    model, cfg = load_model(args.weights, device=args.device)
+    model, cfg = load_model(args.weights, epoch=args.epoch, device=args.device)
     z = None
     if cfg["model"]["zdim"]:
         z = read_z(args.zfile) if args.zfile else ([args.z] if args.z else None)

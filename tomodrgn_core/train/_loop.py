@@ -151,7 +151,7 @@ def train(args, zdim: int, dist=None) -> Path:
                            else "beta_control * (beta - KLD)^2 / (box^2 * ntilts)", "beta_control": beta_control,
                            "beta_schedule": schedule, "beta_schedule_epochs": schedule_epochs,
                            "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
-                           "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp,
+                           "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp, "cpu_amp": getattr(args, "cpu_amp", False),
                            "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint},
               # every command-line argument as given (plain values), for the record and for re-running
               "args": {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
@@ -167,7 +167,8 @@ def train(args, zdim: int, dist=None) -> Path:
     if not dist or dist.rank == 0:
         with open(outdir / "config.yaml", "w") as f:
             yaml.safe_dump(config, f, sort_keys=False)
-    amp = device.type == "cuda" and not args.no_amp
+    # bf16 autocast: default on CUDA; on CPU only when asked (pays off with AMX/AVX512-BF16 units)
+    amp = (device.type == "cuda" or getattr(args, "cpu_amp", False)) and not args.no_amp
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{config['command']}: {ps.n_particles} particles x {data.n_sample} sampled tilts, box {ps.box}, "
         f"{n_params} parameters, device {device}{' (bf16 autocast)' if amp else ''}")
