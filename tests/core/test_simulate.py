@@ -101,6 +101,7 @@ def test_classes_and_dropped_tilts():
     assert (counts == 21 - 3).all() and len(counts) == 30 and sim.visible.sum() == len(sim.table)
     assert sim.visible[:, 0].all()  # the first (0 degree, least dosed) tilt is never dropped
     assert sim.volumes.shape == (3, 16, 16, 16) and set(sim.labels) == {0, 1, 2}
+    assert min(m.sigmas.min() for m in sim.models) >= 1.0  # band-limited at box 16 too
     # classes differ by the presence of domains: each adds mass
     assert sim.volumes[0].sum() < sim.volumes[1].sum() < sim.volumes[2].sum()
 
