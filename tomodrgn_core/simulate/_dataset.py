@@ -118,7 +118,9 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     c, s, a = pad_models(per_particle)
     rep = np.repeat(np.arange(n_particles), nt)
     proj = project_blobs(c[rep], s[rep], a[rep], A, box)
-    offsets = rng.uniform(-max_shift_px, max_shift_px, size=(n_particles, 3)) if max_shift_px else np.zeros((n_particles, 3))
+    offsets = np.zeros((n_particles, 3))
+    if max_shift_px:
+        offsets = rng.uniform(-max_shift_px, max_shift_px, size=(n_particles, 3))
     shifts = np.einsum("tij,nj->nti", stage, offsets)[..., :2].reshape(-1, 2)  # origin of each tilt image, px
 
     astig = rng.uniform(0, max_astigmatism, size=(n_tomos, nt))
