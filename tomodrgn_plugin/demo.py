@@ -43,7 +43,7 @@ def main() -> int:
 
     imp = run(ProtTomoDrgnImportParticles, starFile=str(sim["warp"]))
     run(ProtTomoDrgnTrainHomogeneous, inputParticles=imp.outputParticles, numEpochs=8, checkpoint=4, **fast)
-    vae = run(ProtTomoDrgnTrainVAE, inputParticles=imp.outputParticles, numEpochs=15, checkpoint=5, zDim=2,
+    vae = run(ProtTomoDrgnTrainVAE, inputParticles=imp.outputParticles, numEpochs=20, checkpoint=5, zDim=2,
               encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **fast)
     an = run(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles, ksample=2,
              skipUmap=False, useGpu=False)

@@ -59,9 +59,9 @@ class TestTomoDrgnProtocols(BaseTest):
         vol = read_volume(nn.outputVolume.getFileName())[0]
         self.assertGreater(cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
 
-        vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, numEpochs=15, checkpoint=5, **FAST_VAE)
+        vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, numEpochs=20, checkpoint=5, **FAST_VAE)
         self.launchProtocol(vae)
-        self.assertEqual(vae.outputModel.getLastEpoch(), 14)
+        self.assertEqual(vae.outputModel.getLastEpoch(), 19)
         zs = {getattr(p, ATTR_INDEX).get(): parse_z(getattr(p, ATTR_Z).get()) for p in vae.outputParticles}
         self.assertEqual(len(zs), 120)
         self.assertEqual(len(zs[0]), 2)
