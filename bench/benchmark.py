@@ -5,6 +5,7 @@ few epochs in a fresh process and reports the median epoch time after the first 
 peak memory (CUDA max allocated on GPU, max RSS on CPU) and ARI (VAE, 2 classes) or CC to the truth (NN).
 
   python bench/benchmark.py --preset cpu            # 2-core CPU anchor (reference: 9.2 s/epoch, ~16 p/s)
+  python bench/benchmark.py --preset cpu --cpu-amp  # the same with bf16 autocast on the CPU (AMX units)
   python bench/benchmark.py --preset gpu            # H100 anchors, box 64 and 128
   python bench/benchmark.py --preset memory         # lazy loading: peak RSS at N and 4N particles
   python bench/benchmark.py --preset boxes          # train_vae and train_nn at box 32/64/128 (small data)

@@ -165,6 +165,9 @@ def test_beta_control_and_schedules(tiny, tmp_path):
     assert beta_at(1.0, "cyclical", 4, 4.0) == 0.0  # a new cycle starts from 0
     with pytest.raises(ValueError):
         beta_at(1.0, "sigmoid", 4, 1.0)
+    # a KL target is needed for the controlled VAE: one-line usage error, nothing written
+    assert cli(["train_vae", str(tiny["warp"]), "-o", str(tmp_path / "ctl"), "--beta-control", "1"] + TINY_VAE) == 2
+    assert not (tmp_path / "ctl").exists()
 
 
 def test_ddp_two_cpu_processes_match_single_process_quality(two_class, tmp_path):

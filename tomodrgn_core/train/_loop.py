@@ -110,6 +110,8 @@ def train(args, zdim: int, dist=None) -> Path:
     ``dist``: a train.ddp.Distributed helper when running as one of several DDP processes.
     """
     outdir = Path(args.outdir)
+    if zdim and getattr(args, "beta_control", None) is not None and args.beta is None:
+        raise TomoDrgnInputError("--beta-control needs --beta (the KLD target)", fix="add --beta TARGET")
     resume = prepare_outdir(outdir, args.load, getattr(args, "force", False)) if not dist or dist.rank == 0 else (
         prepare_outdir(outdir, args.load, True))
     outdir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +141,6 @@ def train(args, zdim: int, dist=None) -> Path:
     beta_control = getattr(args, "beta_control", None) if zdim else None
     schedule = getattr(args, "beta_schedule", "constant") if zdim else "constant"
     schedule_epochs = getattr(args, "beta_schedule_epochs", 0)
-    if beta_control is not None and args.beta is None:
-        raise TomoDrgnInputError("--beta-control needs --beta (the KLD target)", fix="add --beta TARGET")
     config = {"command": "train_vae" if zdim else "train_nn", "model": mcfg,
               "dataset": {"particles": str(Path(args.particles).resolve()), "source_software": ps.source,
                           "datadir": args.datadir, "n_particles": ps.n_particles, "n_tilt_images": len(ps.table),
