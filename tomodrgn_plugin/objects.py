@@ -47,6 +47,10 @@ class TomoDrgnModel(EMObject):
     def setLastEpoch(self, e: int) -> None:
         self._lastEpoch.set(e)
 
+    def resolveEpoch(self, epoch) -> int:
+        """The epoch a protocol asked for; None or negative means the last saved one."""
+        return self.getLastEpoch() if epoch is None or epoch < 0 else epoch
+
     def getZDim(self) -> int:
         return self._zDim.get()
 

@@ -5,8 +5,9 @@ import torch
 
 from tomodrgn_core.io import load_particles
 from tomodrgn_core.io import _schema as S
-from tomodrgn_core.physics import euler_to_matrix, fft2_center, ifft2_center, lattice_2d
+from tomodrgn_core.physics import euler_to_matrix
 from tomodrgn_core.physics.resample import fourier_crop_2d
+from tomodrgn_core.reconstruct import shift_images
 from tomodrgn_core.simulate._blobs import pad_models, project_blobs
 from tomodrgn_core.simulate._dataset import _class_models
 from tomodrgn_core.tiltseries import (TomogramParticles, build_image_series_table, extract_particle_tilts,
@@ -22,11 +23,8 @@ def sim():
 
 def unshift(images: np.ndarray, origins_px: np.ndarray) -> np.ndarray:
     """Move the particle centre (box centre + origin) back to the box centre (Fourier shift by -origin)."""
-    d = images.shape[-1]
-    lat = lattice_2d(d, dtype=torch.float64)[:, :2]
-    f = fft2_center(torch.as_tensor(images, dtype=torch.float64)).reshape(-1, d * d)
-    ph = torch.exp(2j * torch.pi * (torch.as_tensor(origins_px, dtype=torch.float64) @ lat.T))
-    return ifft2_center((f * ph).reshape(-1, d, d)).real.numpy()
+    return shift_images(torch.as_tensor(images, dtype=torch.float64),
+                        -torch.as_tensor(origins_px, dtype=torch.float64)).numpy()
 
 
 def ccs(a, b):

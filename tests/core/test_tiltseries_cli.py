@@ -14,22 +14,7 @@ from tomodrgn_core.tiltseries import simulate_tomogram_tilt_series
 
 BOX = 24
 
-
-def unshift(images: np.ndarray, origins_px: np.ndarray) -> np.ndarray:
-    """Fourier-shift each image by -origin (particle centre back to the box centre)."""
-    import torch
-    from tomodrgn_core.physics import fft2_center, ifft2_center, lattice_2d
-    d = images.shape[-1]
-    lat = lattice_2d(d, dtype=torch.float64)[:, :2]
-    f = fft2_center(torch.as_tensor(images, dtype=torch.float64)).reshape(-1, d * d)
-    ph = torch.exp(2j * torch.pi * (torch.as_tensor(origins_px, dtype=torch.float64) @ lat.T))
-    return ifft2_center((f * ph).reshape(-1, d, d)).real.numpy()
-
-
-def ccs(a, b):
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
-    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+from test_tiltseries import ccs, unshift  # noqa: E402  (shared test helpers)
 
 
 def write_inputs(sim, d):

@@ -43,8 +43,7 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         self._insertFunctionStep(self.createOutputStep)
 
     def _epoch(self):
-        e = self.epoch.get()
-        return self.inputModel.get().getLastEpoch() if e is None or e < 0 else e
+        return self.inputModel.get().resolveEpoch(self.epoch.get())
 
     def _outDir(self):
         return self._getExtraPath(f"analyze.{self._epoch()}")

@@ -36,8 +36,7 @@ class ProtTomoDrgnGenerateVolumes(EMProtocol):
         self._insertFunctionStep(self.createOutputStep)
 
     def _epoch(self):
-        e = self.epoch.get()
-        return self.inputModel.get().getLastEpoch() if e is None or e < 0 else e
+        return self.inputModel.get().resolveEpoch(self.epoch.get())
 
     def generateStep(self):
         workdir = self.inputModel.get().getWorkDir()
