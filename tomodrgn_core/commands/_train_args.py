@@ -2,7 +2,7 @@
 import argparse
 
 
-def add_common(p: argparse.ArgumentParser, default_dec_dim: int) -> None:
+def add_common(p: argparse.ArgumentParser, default_dec_dim: int, default_lr_schedule: str = "constant") -> None:
     p.add_argument("particles", help="input STAR (Warp/M image series, RELION 5 optimisation set, ...)")
     p.add_argument("-o", "--outdir", required=True, help="output folder")
     p.add_argument("--source-software", default="auto", help="auto|warp|cryosrpnt|relion5")
@@ -12,6 +12,10 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int) -> None:
     p.add_argument("-n", "--num-epochs", type=int, default=20, help="epochs (numbered from 0)")
     p.add_argument("-b", "--batch-size", type=int, default=1, help="particles per batch")
     p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=default_lr_schedule,
+                   help="learning rate over the run: constant (the reference), or cosine decay to 1%% of --lr at the "
+                        f"last epoch of -n, which lets the model settle instead of jittering on the noise "
+                        f"(default here: {default_lr_schedule})")
     p.add_argument("--wd", type=float, default=0.0, help="AdamW weight decay")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=int, default=1, help="checkpoint every N epochs")

@@ -5,7 +5,7 @@ from ._train_args import add_common, set_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    add_common(p, default_dec_dim=512)
+    add_common(p, default_dec_dim=512, default_lr_schedule="cosine")
 
 
 def main(args) -> None:

@@ -1,7 +1,10 @@
 """FT positional decoder: Gaussian random Fourier features of 3D frequency coordinates (+ z) -> Hartley value.
 
-Coordinates are in cycles/px, within [-0.5, 0.5]. Features: sin/cos(2 pi... ) of coords projected on
-3 * (D // 2) random directions drawn from feat_sigma * N(0, 1) and scaled by D // 2 (cryoDRGN 'gaussian').
+Coordinates are in cycles/px, within [-0.5, 0.5]. Features: sin/cos of coords projected on 3 * (D // 2)
+random directions drawn from feat_sigma * N(0, 1) and scaled by D // 2, WITHOUT a 2 pi factor, exactly as
+cryoDRGN/tomoDRGN's 'gaussian' encoding: the phases are c . f radians, so the features span real-space
+positions |f| / (2 pi) ~ feat_sigma * D / 12.6 px. That low-frequency basis is the decoder's smoothness
+prior; with an extra 2 pi (features 6x finer) the decoder fits noise and loses to back-projection in FSC.
 Hermitian symmetry is built in: the network only sees the half-space c . v >= 0 (v a fixed generic
 vector); it predicts (Re F, Im F) there, and HT(c) = Re - s Im with s = +1 for c in the half-space and
 s = -1 for its mirror -c, which is exactly the Hartley value of a real volume.
@@ -27,7 +30,7 @@ class FTPositionalDecoder(nn.Module):
     def _re_im(self, coords: torch.Tensor, z: torch.Tensor | None):
         s = torch.where(coords @ self.half_space >= 0, 1.0, -1.0).to(coords.dtype)
         c = coords * s[..., None]
-        k = 2 * torch.pi * (c @ self.freqs.T)
+        k = c @ self.freqs.T  # radians, no 2 pi: see the module docstring
         x = torch.cat([torch.sin(k), torch.cos(k)], -1)
         if self.zdim:
             x = torch.cat([x, z.expand(*x.shape[:-1], self.zdim).to(x.dtype)], -1)

@@ -1,4 +1,7 @@
-"""KLD weight schedules (--beta-schedule): a pure function of training progress, so a resumed run uses the
+"""Training schedules as pure functions of progress (epoch + fraction done), so a resumed run uses the same
+values as an uninterrupted one.
+
+KLD weight schedules (--beta-schedule): a pure function of training progress, so a resumed run uses the
 same weights as an uninterrupted one.
 
 constant: beta throughout. linear: 0 -> beta over the first ``epochs`` epochs, then beta (KL warm-up).
@@ -6,6 +9,8 @@ cyclical: the linear ramp over the first half of every ``epochs``-epoch cycle, b
 (Fu et al. 2019, against posterior collapse).
 """
 from __future__ import annotations
+
+import math
 
 SCHEDULES = ("constant", "linear", "cyclical")
 
@@ -20,3 +25,13 @@ def beta_at(beta: float, schedule: str, epochs: int, progress: float) -> float:
         phase = (progress % epochs) / epochs
         return beta * min(1.0, 2.0 * phase)
     raise ValueError(f"unknown beta schedule {schedule!r}; one of {SCHEDULES}")
+
+
+def lr_at(lr: float, schedule: str, total_epochs: int, progress: float, floor: float = 0.01) -> float:
+    """Learning rate at ``progress``: constant, or cosine from lr to floor * lr over ``total_epochs``."""
+    if schedule == "constant" or total_epochs <= 0:
+        return lr
+    if schedule == "cosine":
+        f = 0.5 * (1 + math.cos(math.pi * min(1.0, progress / total_epochs)))
+        return lr * (floor + (1 - floor) * f)
+    raise ValueError(f"unknown lr schedule {schedule!r}; one of constant, cosine")

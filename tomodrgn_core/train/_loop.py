@@ -18,7 +18,7 @@ from ..errors import TomoDrgnInputError
 from ..data import TiltSeriesData, preprocess, window_mask
 from ..io import load_particles
 from ..models import build_model
-from ._beta import beta_at
+from ._beta import beta_at, lr_at
 from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ._loss import TrainStep
 
@@ -141,12 +141,14 @@ def train(args, zdim: int, dist=None) -> Path:
     beta_control = getattr(args, "beta_control", None) if zdim else None
     schedule = getattr(args, "beta_schedule", "constant") if zdim else "constant"
     schedule_epochs = getattr(args, "beta_schedule_epochs", 0)
+    lr_schedule = getattr(args, "lr_schedule", "constant")
     config = {"command": "train_vae" if zdim else "train_nn", "model": mcfg,
               "dataset": {"particles": str(Path(args.particles).resolve()), "source_software": ps.source,
                           "datadir": args.datadir, "n_particles": ps.n_particles, "n_tilt_images": len(ps.table),
                           "box": ps.box, "pixel_size": ps.pixel_size, "invert_data": not args.uninvert_data,
                           "norm_std": data.norm_std, "preprocessed": str(pre)},
-              "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr, "wd": args.wd,
+              "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr,
+                           "lr_schedule": lr_schedule, "wd": args.wd,
                            "beta": beta, "kld_weight": "beta * KLD / (box^2 * ntilts)" if beta_control is None
                            else "beta_control * (beta - KLD)^2 / (box^2 * ntilts)", "beta_control": beta_control,
                            "beta_schedule": schedule, "beta_schedule_epochs": schedule_epochs,
@@ -195,7 +197,11 @@ def train(args, zdim: int, dist=None) -> Path:
         for bi, s0 in enumerate(range(0, len(perm), bs)):
             idx = perm[s0:s0 + bs]
             b = data.batch(idx, random=True, generator=gen)
-            step.beta = beta_at(beta, schedule, schedule_epochs, epoch + s0 / len(perm))
+            progress = epoch + s0 / len(perm)
+            step.beta = beta_at(beta, schedule, schedule_epochs, progress)
+            if lr_schedule != "constant":
+                for group in optim.param_groups:
+                    group["lr"] = lr_at(args.lr, lr_schedule, args.num_epochs, progress)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 loss, mse, kld = runner(b)
             optim.zero_grad(set_to_none=True)
