@@ -130,6 +130,25 @@ def test_resume_equals_uninterrupted_run(tiny, tmp_path):
     assert cli(base + ["-o", str(tmp_path / "full"), "-n", "1", "--force"]) == 0
 
 
+def test_cosine_lr_schedule_resumes_exactly(tiny, tmp_path):
+    from tomodrgn_core.train._beta import lr_at
+    assert lr_at(1.0, "cosine", 10, 0.0) == 1.0 and np.isclose(lr_at(1.0, "cosine", 10, 10.0), 0.01)
+    assert np.isclose(lr_at(1.0, "cosine", 10, 5.0), 0.505) and lr_at(1.0, "constant", 10, 7.0) == 1.0
+    base = ["train_vae", str(tiny["warp"]), "--checkpoint", "1", "--lr-schedule", "cosine", "-n", "3"] + TINY_VAE
+    assert cli(base + ["-o", str(tmp_path / "full")]) == 0
+    # a run killed after epoch 0 of the same 3-epoch schedule: only its first checkpoint survives
+    (tmp_path / "part").mkdir()
+    ckpt = tmp_path / "part" / "weights.0.pkl"
+    ckpt.write_bytes((tmp_path / "full" / "weights.0.pkl").read_bytes())
+    assert cli(base + ["-o", str(tmp_path / "part"), "--load", str(ckpt)]) == 0
+    a, b = _weights(tmp_path / "full" / "weights.2.pkl"), _weights(tmp_path / "part" / "weights.2.pkl")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    opt = torch.load(tmp_path / "full" / "weights.2.pkl", weights_only=False)["optimizer_state_dict"]
+    lr = float(TINY_VAE[TINY_VAE.index("--lr") + 1]) if "--lr" in TINY_VAE else 2e-4
+    assert opt["param_groups"][0]["lr"] < 0.2 * lr  # decayed by the last step
+
+
 def test_bad_load_and_mismatch_give_one_line_errors(tiny, vae_run, two_class, tmp_path, capsys):
     junk = tmp_path / "junk.pkl"
     junk.write_bytes(b"not a checkpoint")

@@ -19,6 +19,8 @@ from ..objects import TomoDrgnModel, TomoDrgnParticles
 class _ProtTomoDrgnTrainBase(EMProtocol):
     _command = None
     _decDim = 256
+    _lrSchedule = "constant"
+    LR_SCHEDULES = ["constant", "cosine"]
 
     def _defineParams(self, form):
         form.addSection(label="Input")
@@ -29,6 +31,11 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         form.addParam("batchSize", params.IntParam, default=8, label="Batch size (particles)")
         form.addParam("learningRate", params.FloatParam, default=2e-4, expertLevel=params.LEVEL_ADVANCED,
                       label="Learning rate")
+        form.addParam("lrSchedule", params.EnumParam, choices=self.LR_SCHEDULES,
+                      default=self.LR_SCHEDULES.index(self._lrSchedule), expertLevel=params.LEVEL_ADVANCED,
+                      label="Learning rate schedule",
+                      help="cosine: decay to 1% of the learning rate at the last epoch, so the model settles on "
+                           "the data instead of jittering on the noise (better maps from train homogeneous)")
         form.addParam("sampleNtilts", params.IntParam, allowsNull=True, expertLevel=params.LEVEL_ADVANCED,
                       label="Tilts sampled per particle", help="default: the fewest tilts of any particle")
         form.addParam("invertData", params.BooleanParam, default=True, label="Invert data sign?",
@@ -67,6 +74,7 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         star, source = star_of(self.inputParticles.get())
         args = [Plugin.getProgram(self._command), f'"{star}"', "--source-software", source, "-o", self._workDir(),
                 "-n", self.numEpochs.get(), "-b", self.batchSize.get(), "--lr", self.learningRate.get(),
+                "--lr-schedule", self.LR_SCHEDULES[self.lrSchedule.get()],
                 "--checkpoint", self.checkpoint.get(), "--seed", self.seed.get(),
                 "--num-workers", self.numberOfThreads.get()] + self._archArgs()
         if self.sampleNtilts.get():
@@ -119,6 +127,7 @@ class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
     _label = "tomoDRGN train homogeneous"
     _command = "train_nn"
     _decDim = 512
+    _lrSchedule = "cosine"
     _possibleOutputs = {"outputVolume": Volume}
 
     def createOutputStep(self):

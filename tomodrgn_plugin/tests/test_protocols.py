@@ -4,6 +4,7 @@ Run with `python -m scipion tests tomodrgn_plugin.tests` (or pytest)."""
 from pathlib import Path
 
 import numpy as np
+import yaml
 from pyworkflow.tests import BaseTest, setupTestProject
 
 from tomodrgn_plugin.constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
@@ -58,6 +59,8 @@ class TestTomoDrgnProtocols(BaseTest):
         self.launchProtocol(nn)
         vol = read_volume(nn.outputVolume.getFileName())[0]
         self.assertGreater(cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
+        cfg = yaml.safe_load(open(nn._getExtraPath("train", "config.yaml")))
+        self.assertEqual(cfg["training"]["lr_schedule"], "cosine")  # the homogeneous protocol's default
 
         vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, numEpochs=20, checkpoint=5, **FAST_VAE)
         self.launchProtocol(vae)
