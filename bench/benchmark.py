@@ -2,7 +2,7 @@
 
 Builds data with our simulator at the shapes of the reference tomoDRGN anchors, trains each setting for a
 few epochs in a fresh process and reports the median epoch time after the first (warm-up) epoch, particles/s,
-peak memory (CUDA max allocated on GPU, max RSS on CPU) and ARI (VAE, 2 classes) or CC to the truth (NN).
+peak memory (CUDA max allocated on GPU, peak resident memory of the training process on CPU) and ARI (VAE, 2 classes) or CC to the truth (NN).
 
   python bench/benchmark.py --preset cpu            # 2-core CPU anchor (reference: 9.2 s/epoch, ~16 p/s)
   python bench/benchmark.py --preset cpu --cpu-amp  # the same with bf16 autocast on the CPU (AMX units)
@@ -85,10 +85,13 @@ def main() -> None:
     if args.cpu_amp:
         amp = ["--cpu-amp"]
     if args.preset == "memory":
+        peaks = []
         for n in (250, 1000):
             data = make_data(root, n, 64, classes=1)
             r = run("nn", data["warp"], root / f"mem_{n}", 8, 1, ["--dim", "128"], ["--lazy", "--no-amp"], "cpu")
+            peaks.append(r["mem_mb"])
             print(f"lazy train_nn box 64, {n:5d} particles: peak RSS {r['mem_mb']:.0f} MB", flush=True)
+        print(f"growth for 4x the particles: {100 * (peaks[1] / peaks[0] - 1):+.1f}% (goal < 10%)", flush=True)
         return
     if args.preset in ("cpu", "quick"):
         settings = [("vae", 32, 1, 144, SMALL_ARCH), ("vae", 32, 8, 144, SMALL_ARCH)]

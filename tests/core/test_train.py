@@ -216,3 +216,13 @@ def test_cpu_bf16_autocast_trains_and_is_recorded(tiny, tmp_path):
     assert np.isfinite(losses).all() and yaml.safe_load(open(out / "config.yaml"))["training"]["cpu_amp"] is True
     # the checkpoint stays float32 (autocast only changes the compute precision)
     assert all(v.dtype == torch.float32 for v in _weights(out / "weights.1.pkl").values() if v.is_floating_point())
+
+
+def test_cpu_peak_memory_is_the_runs_own_not_its_parents():
+    # Linux keeps ru_maxrss across fork + exec: a run started by a big process (Scipion, the benchmark) used to
+    # report its parent's peak. Touch 800 MB here, then ask a fresh child for its own peak.
+    big = np.ones(100 * 2 ** 20)  # 800 MB of float64, resident
+    code = ("import torch; from tomodrgn_core.train._loop import peak_memory_mb; "
+            "print(peak_memory_mb(torch.device('cpu')))")
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert big.sum() > 0 and 50 < child < 700, child

@@ -47,8 +47,20 @@ def pick_device(requested: str | None) -> torch.device:
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated, or this process's peak resident memory on CPU.
+
+    On Linux the CPU figure is VmHWM (the peak of this process image), not ru_maxrss: Linux carries
+    ru_maxrss over fork + exec, so a run launched by a big parent (a Scipion or benchmark process) would
+    report the parent's peak instead of its own."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
