@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from tomodrgn_core.analysis.metrics import adjusted_rand_index, map_cc, masked_fsc, resolution_at
+from tomodrgn_core import physics as P
 from tomodrgn_core.cli import main as cli
 from tomodrgn_core.io import load_particles, read_volume
 from tomodrgn_core.reconstruct import backproject
@@ -226,3 +227,34 @@ def test_cpu_peak_memory_is_the_runs_own_not_its_parents():
             "print(peak_memory_mb(torch.device('cpu')))")
     child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert big.sum() > 0 and 50 < child < 700, child
+
+
+def test_static_padding_gives_the_same_loss_as_per_batch_padding(two_class, tmp_path):
+    # GPUs pad every batch to one static length (no host sync per step); the padding must not change the loss
+    from tomodrgn_core.data import TiltSeriesData, preprocess
+    from tomodrgn_core.models import build_model
+    from tomodrgn_core.train._loss import batch_loss
+    ps = load_particles(two_class["warp"])
+    data = TiltSeriesData(ps, preprocess(ps, tmp_path))  # all 31 tilts: the late ones lose points to the dose mask
+    static = data.max_kept_points(dose_mask=True)
+    assert 0 < static < data.n_sample * len(data.half) == data.max_kept_points(dose_mask=False)
+    torch.manual_seed(0)
+    model = build_model(dict(box=data.D, window_points=data._width, ntilts=data.n_sample, zdim=2, dec_dim=32, dec_layers=2,
+                             enc_dim_A=16, enc_layers_A=1, out_dim_A=8, enc_dim_B=16, enc_layers_B=1))
+    for first in (0, 40, 80):
+        b = data.batch(torch.arange(first, first + 8), random=True, generator=torch.Generator().manual_seed(first))
+        data.pad_points = None
+        dynamic = batch_loss(model, b, data, 0.5, sample_z=False)
+        data.pad_points = static
+        padded = batch_loss(model, b, data, 0.5, sample_z=False)
+        assert torch.allclose(dynamic.loss, padded.loss, rtol=1e-5) and torch.allclose(dynamic.mse, padded.mse)
+    # the bound is tight and holds: the least-exposed tilts reach it, no random draw exceeds it
+    def kept(b):
+        return P.dose_mask(b.dose.reshape(-1), data.kmag[data.half]).reshape(ps.n_particles, -1).sum(1)
+    everyone = torch.arange(ps.n_particles)
+    for n in (6, 31):
+        data = TiltSeriesData(ps, preprocess(ps, tmp_path), sample_ntilts=n)
+        static = data.max_kept_points(dose_mask=True)
+        assert int(kept(data.batch(everyone, random=False)).max()) == static
+        for seed in range(5):
+            assert int(kept(data.batch(everyone, random=True, generator=torch.Generator().manual_seed(seed))).max()) <= static

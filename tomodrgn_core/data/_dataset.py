@@ -69,6 +69,7 @@ class TiltSeriesData:
         self.ntilts = torch.as_tensor(particle_set.ntilts, device=self.device)
         self.offsets = torch.as_tensor(particle_set.row_offsets[:-1], device=self.device)
         self.min_ntilts = int(particle_set.ntilts.min())
+        self.max_ntilts = int(particle_set.ntilts.max())  # static: sampling needs no host sync per batch
         self.n_sample = int(sample_ntilts or self.min_ntilts)
         mask = window_mask(self.D).to(self.device)
         self.coords = P.lattice_2d(self.D, device=self.device)[mask]  # (Pw, 3) cycles/px
@@ -79,6 +80,7 @@ class TiltSeriesData:
         self.ctf = None if lazy else torch.cat([self._ctf(torch.arange(s, min(len(t), s + 4096), device=self.device))
                                                 for s in range(0, len(t), 4096)])
         self.inference_rows = self._lowest_dose_rows(particle_set)
+        self.pad_points: int | None = None  # static decoder padding (see max_kept_points); None: per batch
 
     def _lowest_dose_rows(self, particle_set) -> torch.Tensor:
         """(N, n) fixed tilt choice for inference: each particle's n lowest-exposure tilts."""
@@ -90,6 +92,24 @@ class TiltSeriesData:
         keys[valid] = dose[rows[valid]]
         order = np.argsort(keys, axis=1, kind="stable")[:, : self.n_sample]
         return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.device)
+
+    def max_kept_points(self, dose_mask: bool) -> int:
+        """The most (tilt, half-lattice point) pairs any batch element can keep after the dose mask: the sum of
+        the kept counts of each particle's n least-exposed tilts, maximised over particles. A static padding
+        length for batch_loss (no device->host sync per step, one shape for every step)."""
+        Ph = len(self.half)
+        if not dose_mask:
+            return self.n_sample * Ph
+        kmag = self.kmag[self.half]
+        kept = torch.cat([P.dose_mask(self.dose[s:s + 4096], kmag).sum(1)
+                          for s in range(0, len(self.dose), 4096)]).cpu().numpy()
+        per = np.zeros((self.n_particles, self.max_ntilts), np.int64)
+        offsets, ntilts = self.offsets.cpu().numpy(), self.ntilts.cpu().numpy()
+        cols = np.arange(self.max_ntilts)
+        valid = cols[None, :] < ntilts[:, None]
+        per[valid] = kept[(offsets[:, None] + cols[None, :])[valid]]
+        top = -np.sort(-per, axis=1)[:, : self.n_sample]
+        return int(top.sum(1).max())
 
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows of the preprocessed file by positioned reads (no mapping: resident memory stays flat)."""
@@ -110,7 +130,7 @@ class TiltSeriesData:
 
     def sample_rows(self, particles: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""
-        nmax = int(self.ntilts[particles].max())
+        nmax = self.max_ntilts
         keys = torch.rand(len(particles), nmax, device=self.device, generator=generator)
         keys[torch.arange(nmax, device=self.device)[None, :] >= self.ntilts[particles][:, None]] = 2.0
         pick = keys.argsort(dim=1)[:, : self.n_sample]

@@ -144,6 +144,8 @@ def train(args, zdim: int, dist=None) -> Path:
     if data.n_sample > data.min_ntilts:
         raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
                                  f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
+    if device.type == "cuda":  # one static shape per step: no device->host sync, the GPU queue never drains
+        data.pad_points = data.max_kept_points(args.l_dose_mask)
     mcfg = model_config(args, data, zdim)
     torch.manual_seed(args.seed)  # same initial weights for the same --seed
     model = build_model(mcfg).to(device)

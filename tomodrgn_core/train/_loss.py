@@ -39,7 +39,8 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
     # the backward pass an atomic scatter onto a handful of addresses: very slow on GPUs at small batch)
     keep = keep.reshape(B, n * Ph)
     counts = keep.sum(1)
-    M = int(counts.max())
+    # static padding (data.pad_points, set on GPUs) avoids a device->host sync per step; else pad to this batch
+    M = data.pad_points or int(counts.max())
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :M]  # (B, M) kept first
     valid = torch.arange(M, device=dose.device)[None, :] < counts[:, None]
     t_idx = order // Ph + torch.arange(B, device=dose.device)[:, None] * n  # (B, M) image index in 0..T-1
