@@ -2,7 +2,9 @@
 
 Builds data with our simulator at the shapes of the reference tomoDRGN anchors, trains each setting for a
 few epochs in a fresh process and reports the median epoch time after the first (warm-up) epoch, particles/s,
-peak memory (CUDA max allocated on GPU, peak resident memory of the training process on CPU) and ARI (VAE, 2 classes) or CC to the truth (NN).
+peak memory (CUDA max allocated on GPU, peak resident memory of the training process on CPU) and, as a
+smoke check, ARI (VAE, 2 classes) or CC to the truth (NN) after those few epochs. Then one accuracy line
+(bench/accuracy.py: the test suite's ARI / CC / FSC checks on the same device and autocast flags).
 
   python bench/benchmark.py --preset cpu            # 2-core CPU anchor (reference: 9.2 s/epoch, ~16 p/s)
   python bench/benchmark.py --preset cpu --cpu-amp  # the same with bf16 autocast on the CPU (AMX units)
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--amp", action="store_true", help="keep bf16 autocast on (default for gpu preset)")
     ap.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on CPU as well (train --cpu-amp)")
+    ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy line after the timings")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tomodrgn_bench_"))
     amp = [] if (args.amp or args.preset == "gpu") else ["--no-amp"]
@@ -103,7 +106,8 @@ def main() -> None:
     else:
         settings = [(k, box, b, 1008, PAPER_ARCH if k == "vae" else ["--dim", "256", "--layers", "3"])
                     for box in (64, 128) for k, b in (("vae", 1), ("vae", 8), ("nn", 1))]
-    print(f"{'setting':32s} {'epoch s':>8s} {'part/s':>8s} {'ref s':>6s} {'speed-up':>8s} {'peak MB':>8s}  quality",
+    print(f"{'setting':32s} {'epoch s':>8s} {'part/s':>8s} {'ref s':>6s} {'speed-up':>8s} {'peak MB':>8s}  "
+          f"after {args.epochs} epochs",
           flush=True)
     for kind, box, batch, n, arch in settings:
         data = make_data(root, n, box, classes=2 if kind == "vae" else 1)
@@ -115,6 +119,17 @@ def main() -> None:
         name = f"train_{kind} box {box} batch {batch} n {n}"
         print(f"{name:32s} {r['epoch_s']:8.2f} {n / r['epoch_s']:8.1f} {ref or float('nan'):6.1f} "
               f"{(ref / r['epoch_s']) if ref else float('nan'):7.1f}x {r['mem_mb']:8.0f}  {q}", flush=True)
+    if not args.no_accuracy:
+        from accuracy import accuracy
+        device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
+        # the same autocast as the timed runs: --cpu-amp matters on CPU, --no-amp on GPU
+        flags = [f for f in amp if f == ("--cpu-amp" if device == "cpu" else "--no-amp")]
+        print(accuracy(device, flags), flush=True)
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
 
 
 if __name__ == "__main__":
