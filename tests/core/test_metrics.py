@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tomodrgn_core.analysis.metrics import (adjusted_rand_index, confusion_matrix, fsc, map_cc, masked_fsc,
+from tomodrgn_core.analysis.metrics import (adjusted_rand_index, confusion_matrix, fsc, map_cc, masked_fsc, reference_weights,
                                             resolution_at, soft_mask)
 
 
@@ -91,3 +91,15 @@ def test_shape_mismatch_is_a_plain_error():
         fsc(v, np.zeros((8, 8, 8)))
     with pytest.raises(ValueError, match="cubic"):
         fsc(v[:, :, :8], v[:, :, :8])
+
+
+def test_reference_weights_recover_a_known_mixture():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 16, 16, 16))
+    shared = rng.normal(size=(16, 16, 16))
+    a, b = shared + 0.3 * a, shared + 0.3 * b  # two "classes" sharing most of their density
+    w = reference_weights(0.7 * a + 0.2 * b + 5.0, [a, b])  # scale and offset do not matter
+    assert np.allclose(w, [0.7, 0.2])
+    assert np.allclose(reference_weights(-a, [a, b]), [-1, 0], atol=1e-9)
+    with pytest.raises(ValueError):
+        reference_weights(a[:8], [a, b])

@@ -76,6 +76,11 @@ class TiltSeriesData:
         self.freqs = self.coords[:, :2] / self.pixel_size                # (Pw, 2) 1/A
         self.kmag = self.freqs.norm(dim=-1)
         self.half, self.mirror, self.mirror_weight = half_lattice(self.coords)
+        # exposure constants of the half-lattice points, once: a step then needs one compare for the dose mask
+        # and a gather + exp for the attenuation (fewer kernels per step: batch 1 on GPUs is launch-bound)
+        ne = P.critical_exposure(self.kmag[self.half])
+        self.optimal_exposure_half = P.OPTIMAL_OVER_CRITICAL * ne                      # (Ph,) inf at k = 0
+        self.inv_2ne_half = torch.where(torch.isinf(ne), torch.zeros_like(ne), 0.5 / ne)  # (Ph,) 0 at k = 0
         # in memory, the CTFs are computed once (as big as the images) instead of at every step
         self.ctf = None if lazy else torch.cat([self._ctf(torch.arange(s, min(len(t), s + 4096), device=self.device))
                                                 for s in range(0, len(t), 4096)])
@@ -100,8 +105,7 @@ class TiltSeriesData:
         Ph = len(self.half)
         if not dose_mask:
             return self.n_sample * Ph
-        kmag = self.kmag[self.half]
-        kept = torch.cat([P.dose_mask(self.dose[s:s + 4096], kmag).sum(1)
+        kept = torch.cat([(self.dose[s:s + 4096, None] <= self.optimal_exposure_half).sum(1)
                           for s in range(0, len(self.dose), 4096)]).cpu().numpy()
         per = np.zeros((self.n_particles, self.max_ntilts), np.int64)
         offsets, ntilts = self.offsets.cpu().numpy(), self.ntilts.cpu().numpy()

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import physics as P
 
 
 @dataclass
@@ -31,9 +30,10 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
     B, n, Pw = batch.ht.shape
     T = B * n
     dose = batch.dose.reshape(T)
-    kmag = data.kmag[data.half]
-    Ph = len(kmag)
-    keep = P.dose_mask(dose, kmag) if dose_mask else torch.ones(T, Ph, dtype=torch.bool, device=dose.device)
+    Ph = len(data.half)
+    # = physics.dose_mask(dose, kmag of the half lattice), with the exposure constants precomputed
+    keep = (dose[:, None] <= data.optimal_exposure_half if dose_mask
+            else torch.ones(T, Ph, dtype=torch.bool, device=dose.device))
     # per particle, move its kept (tilt, point) pairs to the front and pad to the batch's largest count: the
     # decoder then runs on (B, M) points and z broadcasts per particle (a gather of z per point would make
     # the backward pass an atomic scatter onto a handful of addresses: very slow on GPUs at small batch)
@@ -55,18 +55,18 @@ def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_wei
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample_z else mu
         z = z[:, None, :]  # (B, 1, zdim): broadcast over the particle's points
     ht_k, ht_mk = model.decoder.pair(coords, z)  # Hartley values at k and -k from one evaluation
-    att = P.dose_attenuation(dose, kmag)[t_idx, h_idx]
+    att = torch.exp(-dose[t_idx] * data.inv_2ne_half[h_idx])  # = physics.dose_attenuation at the kept points
     ctf = batch.ctf.reshape(T, Pw)
     target = batch.ht.reshape(T, Pw)
     w_mirror = data.mirror_weight[h_idx]
-    err = ((ctf[t_idx, p_idx] * att * ht_k - target[t_idx, p_idx]) ** 2
-           + w_mirror * (ctf[t_idx, m_idx] * att * ht_mk - target[t_idx, m_idx]) ** 2)
-    if dose_weight:
-        err = err * att
+    # the per-point weights carry no gradient: combine them first, so the backward pass has fewer kernels
+    vf = valid.to(att.dtype)
+    w = vf * att if dose_weight else vf
     if tilt_weight:
-        err = err * batch.tilt_weight.reshape(T)[t_idx]
-    vf = valid.to(err.dtype)
-    mse = (err * vf).sum() / ((1 + w_mirror) * vf).sum()
+        w = w * batch.tilt_weight.reshape(T)[t_idx]
+    res_k = (ctf[t_idx, p_idx] * att) * ht_k - target[t_idx, p_idx]
+    res_mk = (ctf[t_idx, m_idx] * att) * ht_mk - target[t_idx, m_idx]
+    mse = (w * (res_k.square() + w_mirror * res_mk.square())).sum() / ((1 + w_mirror) * vf).sum()
     if model.zdim:
         kld = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
         penalty = beta * kld if beta_control is None else beta_control * (beta - kld) ** 2
