@@ -7,7 +7,8 @@ from tomodrgn_core.io import load_particles
 from tomodrgn_core.io import _schema as S
 from tomodrgn_core.physics import euler_to_matrix
 from tomodrgn_core.physics.resample import fourier_crop_2d
-from tomodrgn_core.reconstruct import shift_images
+from tomodrgn_core.analysis.metrics import fsc
+from tomodrgn_core.reconstruct import backproject, shift_images
 from tomodrgn_core.simulate._blobs import pad_models, project_blobs
 from tomodrgn_core.simulate._dataset import _class_models
 from tomodrgn_core.tiltseries import (TomogramParticles, build_image_series_table, extract_particle_tilts,
@@ -135,3 +136,28 @@ def test_geometry_is_relion5_projection_of_reliontomo_values():
     axis = transforms_from_axis(30.0)[0]
     v = np.array([-np.sin(np.deg2rad(30.0)), np.cos(np.deg2rad(30.0))])
     assert np.allclose(axis[:2, :2] @ v, [0.0, 1.0])
+
+
+def test_ctf_of_each_tilt_follows_its_image_into_the_table():
+    # every tilt at its own defocus (2-6 um): a back-projection with the table's CTFs recovers the particle;
+    # the same images with the defocus values handed to the wrong tilts do not
+    nt = 21  # +-60 in steps of 6
+    defocus = np.linspace(20000.0, 60000.0, nt)[np.random.default_rng(0).permutation(nt)]
+    sim = simulate_tomogram_tilt_series(n_particles=6, tomo_shape=(256, 256, 48), box=BOX, seed=3, ctf=True,
+                                        defocus=defocus, pixel_size=4.0)  # 4 A px: CTFs oscillate within the band
+    ext = extract_particle_tilts(sim.stack, project_positions(sim.coords, sim.geometry), BOX)
+    centred = unshift(ext.images.reshape(-1, BOX, BOX), ext.origins.reshape(-1, 2))
+    # stored = -(CTF * attenuation * projection); not exactly: the CTF delocalises signal out of the box
+    assert ccs(centred, sim.direct.reshape(-1, BOX, BOX)).min() > 0.95
+    table = build_image_series_table(sim.geometry, sim.poses, sim.coords, ext, "tomo0")
+    assert np.allclose(np.sort(table[S.DEFOCUS_U].unique()), np.sort(defocus))
+    one = np.flatnonzero(sim.labels[table[S.PARTICLE_INDEX].to_numpy()] == sim.labels[0])  # particles of one class
+    images, t = ext.images.reshape(-1, BOX, BOX)[one], table.iloc[one].reset_index(drop=True)
+    gt = sim.volumes[sim.labels[0]]
+    mid = slice(3, 8)  # shells 3-7 of 12: where the 2-6 um CTFs oscillate and the blobs still have signal
+    good = fsc(backproject(images, t), gt)[1][mid]  # default flags: invert, CTF-correct
+    wrong = t.copy()
+    for col in (S.DEFOCUS_U, S.DEFOCUS_V):
+        wrong[col] = np.roll(t[col].to_numpy(), 7)
+    bad = fsc(backproject(images, wrong), gt)[1][mid]
+    assert good.min() > 0.7 and bad.mean() < 0.4, (good, bad)

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from .. import physics as P
 
 from ..simulate._blobs import pad_models, project_blobs, render_volumes
 from ..simulate._dataset import _class_models, random_rotations
@@ -32,11 +35,15 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
                                   pixel_size: float = 10.0, n_classes: int = 2, max_tilt: float = 60.0,
                                   tilt_step: float = 6.0, dose_per_tilt: float = 3.0, tilt_axis: float = 85.0,
                                   max_shift_px: float = 4.0, snr: float | None = None, seed: int = 0,
-                                  defocus: float = 25000.0, coords=None) -> TomogramSimulation:
+                                  defocus=25000.0, coords=None, ctf: bool = False, voltage: float = 300.0,
+                                  cs: float = 2.7, amp_contrast: float = 0.1) -> TomogramSimulation:
     """Particles at random positions (inside the volume seen by every tilt unless ``coords`` (n, 3) centred px
     are given), random orientations, classes from tomodrgn_core.simulate's blob models; a dose-symmetric
     tilt series with tilt-axis angle ``tilt_axis`` and random per-tilt alignment shifts; Gaussian noise to
-    ``snr`` (None = noiseless). No CTF is applied to the images (defocus is metadata only)."""
+    ``snr`` (None = noiseless). ``ctf``: every tilt image is filtered by its CTF (``defocus`` in A: one value,
+    or one per tilt in tilt-angle order, as CTF estimation reports it; no defocus gradient) and its exposure attenuation before the noise,
+    and ``direct`` holds -(filtered boxed projections), what an extracted, inverted particle image is (the
+    convention of tomodrgn_core.simulate); else defocus is metadata only."""
     rng = np.random.default_rng(seed)
     X, Y, Z = tomo_shape
     models = _class_models(box, n_classes, rng)
@@ -50,7 +57,8 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
     nt = len(order)
     geom = TiltGeometry(tilt_angles=angles[order], dose=doses[order],
                         transforms=transforms_from_axis(tilt_axis, rng.uniform(-max_shift_px, max_shift_px, (nt, 2))),
-                        image_shape=(Y, X), defocus_u=np.full(nt, defocus), defocus_v=np.full(nt, defocus),
+                        image_shape=(Y, X), defocus_u=np.broadcast_to(defocus, nt).astype(float),
+                        defocus_v=np.broadcast_to(defocus, nt).astype(float),
                         defocus_angle=np.zeros(nt), pixel_size=pixel_size)
     c, s, a = pad_models([models[k] for k in labels])  # (n, nb, 3) blob centres in the particle frame
     # blob centres in the tomogram: a reference point c sits at A_p (MIRROR c) (the RELION hand, see _geometry)
@@ -65,13 +73,28 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
         gx = np.exp(-(ax_x - p[:, :1]) ** 2 / (2 * sg * sg))
         gy = np.exp(-(ax_y - p[:, 1:]) ** 2 / (2 * sg * sg))
         stack[t] = -np.einsum("m,my,mx->yx", w, gy, gx)
+    if ctf:  # a micrograph is CTF * projection (CTF < 0 at low frequency: dark protein), not CTF * (-projection)
+        stack = -_ctf_filter(stack, geom, voltage, cs, amp_contrast)
     if snr is not None:
         stack += rng.normal(scale=np.sqrt(stack.var() / snr), size=stack.shape).astype(np.float32)
     A = particle_tilt_poses(poses, geom).reshape(-1, 3, 3)
     rep = np.repeat(np.arange(len(coords)), nt)
     direct = project_blobs(c[rep], s[rep], a[rep], A, box).reshape(len(coords), nt, box, box)
+    if ctf:  # as stored after extraction (inverted): -(CTF * attenuation * projection), the simulator's convention
+        direct = -np.stack([_ctf_filter(d, geom, voltage, cs, amp_contrast) for d in direct])
     return TomogramSimulation(stack, geom, tuple(tomo_shape), coords, poses, labels,
                               render_volumes(models, box), direct, box)
+
+
+def _ctf_filter(images: np.ndarray, geom: TiltGeometry, voltage: float, cs: float, amp_contrast: float) -> np.ndarray:
+    """(nt, H, W) images (one per tilt, any shape) times each tilt's CTF and exposure attenuation, in Fourier space."""
+    nt, H, W = images.shape
+    ky, kx = np.meshgrid(np.fft.fftfreq(H), np.fft.fftfreq(W), indexing="ij")
+    freqs = torch.as_tensor(np.stack([kx, ky], -1).reshape(-1, 2) / geom.pixel_size)
+    weight = P.compute_ctf(freqs, geom.defocus_u, geom.defocus_v, geom.defocus_angle, voltage, cs, amp_contrast)
+    weight = weight * P.dose_attenuation(torch.as_tensor(np.asarray(geom.dose, float)), freqs.norm(dim=-1))
+    f = np.fft.fft2(images.astype(np.float64)) * weight.reshape(nt, H, W).numpy()
+    return np.fft.ifft2(f).real.astype(np.float32)
 
 
 def _separated_coords(n: int, tomo_shape, box: int, max_shift_px: float, max_tilt: float,

@@ -47,13 +47,15 @@ class TestTomoDrgnPrepareAndRelion(BaseTest):
         from tomodrgn_core.physics import euler_to_matrix
         from tomodrgn_core.tiltseries import particle_tilt_poses, simulate_tomogram_tilt_series
 
+        nt = 2 * 45 // 9 + 1
+        defoci = 20000.0 + 150.0 * np.arange(nt)  # per tilt (frame order); the images carry these CTFs
         sim = simulate_tomogram_tilt_series(n_particles=5, tomo_shape=(224, 224, 40), box=24, pixel_size=10.0,
-                                            max_tilt=45, tilt_step=9, seed=3)
-        geom, nt = sim.geometry, len(sim.geometry.tilt_angles)
+                                            max_tilt=45, tilt_step=9, seed=3, ctf=True, defocus=defoci)
+        geom = sim.geometry
+        self.assertEqual(len(geom.tilt_angles), nt)
         stack_path = Path(self.getOutputPath("TS_01.mrcs"))
         with mrcfile.new(stack_path, overwrite=True) as m:
             m.set_data(sim.stack.astype(np.float32))
-        defoci = 20000.0 + 150.0 * np.arange(nt)
 
         def tilt_series(path):
             out = SetOfTiltSeries.create(path)
