@@ -169,6 +169,14 @@ def test_bad_load_and_mismatch_give_one_line_errors(tiny, vae_run, two_class, tm
     assert cli(["train_vae", str(tiny["warp"]), "-n", "1", "-o", str(tmp_path / "d"), "--load", ckpt] + TINY_VAE) == 2
     assert "box" in capsys.readouterr().err
     assert not list((tmp_path / "c").glob("weights.*.pkl")) and not list((tmp_path / "d").glob("weights.*.pkl"))
+    # a checkpoint of the pre-release decoder (no feature record) would give wrong volumes: refused, not used
+    old = torch.load(ckpt, weights_only=False)
+    del old["config"]["model"]["decoder_features"]
+    torch.save(old, tmp_path / "weights.3.pkl")
+    assert cli(["eval_vol", "--weights", str(tmp_path / "weights.3.pkl"), "-o", str(tmp_path / "v"), "-z", "0", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pre-release" in err and "weights.3.pkl" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "v").exists()
 
 
 def test_beta_control_and_schedules(tiny, tmp_path):

@@ -15,6 +15,8 @@ from torch import nn
 from ._mlp import mlp
 
 HALF_SPACE = (0.1234, 0.5678, 1.0)
+# recorded in every checkpoint's model config: pre-release checkpoints (features with an extra 2 pi) lack it
+FEATURES = "gaussian-cryodrgn"
 
 
 class FTPositionalDecoder(nn.Module):

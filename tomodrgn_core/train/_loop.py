@@ -18,6 +18,7 @@ from ..errors import TomoDrgnInputError
 from ..data import TiltSeriesData, preprocess, window_mask
 from ..io import load_particles
 from ..models import build_model
+from ..models._decoder import FEATURES
 from ._beta import beta_at, lr_at
 from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ._loss import TrainStep
@@ -81,7 +82,8 @@ def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
 
 def model_config(args, data: TiltSeriesData, zdim: int) -> dict:
     cfg = dict(box=data.D, window_points=int(window_mask(data.D).sum()), ntilts=data.n_sample, zdim=zdim,
-               dec_dim=args.dec_dim, dec_layers=args.dec_layers, feat_sigma=args.feat_sigma, seed=args.seed)
+               dec_dim=args.dec_dim, dec_layers=args.dec_layers, feat_sigma=args.feat_sigma, seed=args.seed,
+               decoder_features=FEATURES)
     if zdim:
         cfg.update(enc_dim_A=args.enc_dim_A, enc_layers_A=args.enc_layers_A, out_dim_A=args.out_dim_A,
                    enc_dim_B=args.enc_dim_B, enc_layers_B=args.enc_layers_B, pooling=args.pooling_function)
