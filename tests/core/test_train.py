@@ -271,3 +271,24 @@ def test_static_padding_gives_the_same_loss_as_per_batch_padding(two_class, tmp_
         assert int(kept(data.batch(everyone, random=False)).max()) == static
         for seed in range(5):
             assert int(kept(data.batch(everyone, random=True, generator=torch.Generator().manual_seed(seed))).max()) <= static
+
+
+def test_compiled_step_is_one_graph_with_the_eager_losses(tiny, tmp_path, monkeypatch):
+    # --compile traces the whole loss with fullgraph=True: any graph break (a host sync, a data-dependent shape)
+    # would raise, which is what CUDA graphs need. aot_eager keeps eager numerics, so the losses must agree.
+    import torch._dynamo
+    base = ["train_vae", str(tiny["warp"]), "-n", "2", "--checkpoint", "2"] + TINY_VAE
+    assert cli(base + ["-o", str(tmp_path / "eager")]) == 0
+    monkeypatch.setenv("TOMODRGN_COMPILE_BACKEND", "aot_eager")
+    torch._dynamo.reset()
+    counter = torch._dynamo.utils.counters
+    counter.clear()
+    assert cli(base + ["-o", str(tmp_path / "compiled"), "--compile"]) == 0
+    log = (tmp_path / "compiled" / "run.log").read_text()
+    assert "compiling the training step (backend aot_eager)" in log and "training eagerly" not in log
+    assert sum(counter["stats"]["unique_graphs"].values() if isinstance(counter["stats"]["unique_graphs"], dict)
+               else [counter["stats"]["unique_graphs"]]) >= 1 and not counter["graph_break"]
+    eager = np.loadtxt(tmp_path / "eager" / "losses.csv", delimiter=",", skiprows=1)
+    compiled = np.loadtxt(tmp_path / "compiled" / "losses.csv", delimiter=",", skiprows=1)
+    assert np.allclose(eager[:, 1:4], compiled[:, 1:4], rtol=1e-4)
+    assert yaml.safe_load(open(tmp_path / "compiled" / "config.yaml"))["training"]["compile"] is True

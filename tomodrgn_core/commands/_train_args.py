@@ -31,6 +31,9 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int, default_lr_sche
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on CPU too (faster on CPUs with AMX)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step into one graph, replayed as a CUDA graph on GPUs (for "
+                        "small batches, which are bound by kernel launches); slower on CPUs; not with --multigpu")
     p.add_argument("--multigpu", action="store_true", help="DistributedDataParallel over all visible GPUs")
     p.add_argument("--num-workers", type=int, default=0, help="CPU threads for torch (0: torch default)")
     p.add_argument("--ddp-cpu", type=int, default=0,

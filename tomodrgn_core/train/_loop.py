@@ -90,6 +90,35 @@ def model_config(args, data: TiltSeriesData, zdim: int) -> dict:
     return cfg
 
 
+def compiled_step(step, device: torch.device, log):
+    """--compile: the whole loss (encoder, decoder, masks, weights) as ONE traced graph (fullgraph: no breaks,
+    no host syncs); on CUDA in 'reduce-overhead' mode, i.e. replayed as a CUDA graph, which removes the
+    per-kernel launch cost that bounds batch-1 training. Falls back to the eager step if compiling fails.
+    TOMODRGN_COMPILE_BACKEND picks another torch.compile backend (the tests use aot_eager on CPU)."""
+    import os
+    backend = os.environ.get("TOMODRGN_COMPILE_BACKEND", "inductor")
+    mode = "reduce-overhead" if device.type == "cuda" and backend == "inductor" else None
+    try:
+        compiled = torch.compile(step, backend=backend, mode=mode, fullgraph=True, dynamic=False)
+    except Exception as err:  # noqa: BLE001 - e.g. an unknown backend
+        log(f"torch.compile unavailable ({type(err).__name__}: {str(err).splitlines()[0][:200]}); training eagerly")
+        return step
+    state = {"fn": compiled}
+
+    def run(batch):
+        try:
+            return state["fn"](batch)
+        except Exception as err:  # noqa: BLE001 - any compiler failure: train on, eagerly
+            if state["fn"] is step:
+                raise
+            log(f"torch.compile failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); training eagerly")
+            state["fn"] = step
+            return step(batch)
+
+    log(f"compiling the training step (backend {backend}{', CUDA graphs' if mode else ''}): the first steps are slow")
+    return run
+
+
 def check_compatible(saved: dict, current: dict, path) -> None:
     for key in ("box", "zdim", "ntilts", "window_points", "dec_dim", "dec_layers"):
         if saved.get(key) != current.get(key):
@@ -146,7 +175,8 @@ def train(args, zdim: int, dist=None) -> Path:
     if data.n_sample > data.min_ntilts:
         raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
                                  f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
-    if device.type == "cuda":  # one static shape per step: no device->host sync, the GPU queue never drains
+    compile_step = getattr(args, "compile", False) and not dist
+    if device.type == "cuda" or compile_step:  # one static shape per step: no device->host sync, one graph
         data.pad_points = data.max_kept_points(args.l_dose_mask)
     mcfg = model_config(args, data, zdim)
     torch.manual_seed(args.seed)  # same initial weights for the same --seed
@@ -170,6 +200,7 @@ def train(args, zdim: int, dist=None) -> Path:
                            "beta_schedule": schedule, "beta_schedule_epochs": schedule_epochs,
                            "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
                            "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp, "cpu_amp": getattr(args, "cpu_amp", False),
+                           "compile": compile_step,
                            "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint},
               # every command-line argument as given (plain values), for the record and for re-running
               "args": {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
@@ -196,6 +227,8 @@ def train(args, zdim: int, dist=None) -> Path:
     step = TrainStep(model, data, beta, args.l_dose_mask, args.recon_dose_weight, args.recon_tilt_weight,
                      beta_control)
     runner = dist.wrap(step, device) if dist else step
+    if compile_step:
+        runner = compiled_step(step, device, log)
     rank0 = not dist or dist.rank == 0
     # -b is the global batch: each of the DDP ranks takes its share, so steps per epoch stay the same
     bs = max(1, args.batch_size // dist.world) if dist else args.batch_size

@@ -47,6 +47,10 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         form.addParam("seed", params.IntParam, default=0, expertLevel=params.LEVEL_ADVANCED, label="Seed")
         form.addParam("continueTraining", params.BooleanParam, default=False, label="Continue from last checkpoint?",
                       help="resume this protocol's run from its last weights.<epoch>.pkl")
+        form.addParam("compileStep", params.BooleanParam, default=False, expertLevel=params.LEVEL_ADVANCED,
+                      label="Compile the training step?",
+                      help="torch.compile the step into one graph replayed as a CUDA graph: for small batches on "
+                           "GPUs, which are bound by kernel launches. Slower on CPUs; ignored with several GPUs.")
         form.addParam("extraParams", params.StringParam, default="", expertLevel=params.LEVEL_ADVANCED,
                       label="Extra tomodrgn arguments")
         self._defineArchParams(form)
@@ -77,6 +81,8 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
                 "--lr-schedule", self.LR_SCHEDULES[self.lrSchedule.get()],
                 "--checkpoint", self.checkpoint.get(), "--seed", self.seed.get(),
                 "--num-workers", self.numberOfThreads.get()] + self._archArgs()
+        if self.compileStep.get():
+            args.append("--compile")
         if self.sampleNtilts.get():
             args += ["--sample-ntilts", self.sampleNtilts.get()]
         if not self.invertData:
