@@ -227,6 +227,8 @@ def train(args, zdim: int, dist=None) -> Path:
     step = TrainStep(model, data, beta, args.l_dose_mask, args.recon_dose_weight, args.recon_tilt_weight,
                      beta_control)
     runner = dist.wrap(step, device) if dist else step
+    if getattr(args, "compile", False) and dist:  # (log is silent on ranks > 0)
+        log("--compile is not used with --multigpu: training eagerly")
     if compile_step:
         runner = compiled_step(step, device, log)
     rank0 = not dist or dist.rank == 0
