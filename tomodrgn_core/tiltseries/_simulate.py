@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from .. import physics as P
-
 from ..simulate._blobs import pad_models, project_blobs, render_volumes
 from ..simulate._dataset import _class_models, random_rotations
 from ..simulate._tilts import dose_symmetric_scheme
@@ -41,9 +40,9 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
     are given), random orientations, classes from tomodrgn_core.simulate's blob models; a dose-symmetric
     tilt series with tilt-axis angle ``tilt_axis`` and random per-tilt alignment shifts; Gaussian noise to
     ``snr`` (None = noiseless). ``ctf``: every tilt image is filtered by its CTF (``defocus`` in A: one value,
-    or one per tilt in tilt-angle order, as CTF estimation reports it; no defocus gradient) and its exposure attenuation before the noise,
-    and ``direct`` holds -(filtered boxed projections), what an extracted, inverted particle image is (the
-    convention of tomodrgn_core.simulate); else defocus is metadata only."""
+    or one per tilt in tilt-angle order, as CTF estimation reports it; no defocus gradient) and its exposure
+    attenuation before the noise, and ``direct`` holds -(filtered boxed projections), what an extracted,
+    inverted particle image is (the convention of tomodrgn_core.simulate); else defocus is metadata only."""
     rng = np.random.default_rng(seed)
     X, Y, Z = tomo_shape
     models = _class_models(box, n_classes, rng)

@@ -1,8 +1,5 @@
-"""Training schedules as pure functions of progress (epoch + fraction done), so a resumed run uses the same
-values as an uninterrupted one.
-
-KLD weight schedules (--beta-schedule): a pure function of training progress, so a resumed run uses the
-same weights as an uninterrupted one.
+"""Training schedules (--beta-schedule, --lr-schedule) as pure functions of progress (epoch + fraction of the
+epoch done), so a resumed run uses the same values as an uninterrupted one.
 
 constant: beta throughout. linear: 0 -> beta over the first ``epochs`` epochs, then beta (KL warm-up).
 cyclical: the linear ramp over the first half of every ``epochs``-epoch cycle, beta for the second half

@@ -5,6 +5,7 @@ same tilts, batches and noise as an uninterrupted run.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import resource
 import time
@@ -95,7 +96,6 @@ def compiled_step(step, device: torch.device, log):
     no host syncs); on CUDA in 'reduce-overhead' mode, i.e. replayed as a CUDA graph, which removes the
     per-kernel launch cost that bounds batch-1 training. Falls back to the eager step if compiling fails.
     TOMODRGN_COMPILE_BACKEND picks another torch.compile backend (the tests use aot_eager on CPU)."""
-    import os
     backend = os.environ.get("TOMODRGN_COMPILE_BACKEND", "inductor")
     mode = "reduce-overhead" if device.type == "cuda" and backend == "inductor" else None
     try:

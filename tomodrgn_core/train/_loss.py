@@ -25,7 +25,7 @@ class LossTerms:
     logvar: torch.Tensor | None = None
 
 
-def batch_loss(model, batch, data, beta: float, dose_mask: bool = True, dose_weight: bool = True,
+def batch_loss(model, batch, data, beta: "float | torch.Tensor", dose_mask: bool = True, dose_weight: bool = True,
                tilt_weight: bool = True, sample_z: bool = True, beta_control: float | None = None) -> LossTerms:
     B, n, Pw = batch.ht.shape
     T = B * n
@@ -85,8 +85,19 @@ class TrainStep(torch.nn.Module):
         super().__init__()
         self.model = model
         self.data = data  # not a module: plain tensors shared with evaluation
-        self.beta, self.flags, self.beta_control = beta, (dose_mask, dose_weight, tilt_weight), beta_control
+        # beta lives in a tensor updated in place: a --beta-schedule then changes no Python constant that a
+        # compiled step (--compile, CUDA graphs) would have baked in
+        self.register_buffer("beta_t", torch.tensor(float(beta), device=data.device), persistent=False)
+        self.flags, self.beta_control = (dose_mask, dose_weight, tilt_weight), beta_control
+
+    @property
+    def beta(self) -> float:
+        return float(self.beta_t)
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        self.beta_t.fill_(value)
 
     def forward(self, batch):
-        t = batch_loss(self.model, batch, self.data, self.beta, *self.flags, beta_control=self.beta_control)
+        t = batch_loss(self.model, batch, self.data, self.beta_t, *self.flags, beta_control=self.beta_control)
         return t.loss, t.mse, t.kld
