@@ -9,6 +9,7 @@ smoke check, ARI (VAE, 2 classes) or CC to the truth (NN) after those few epochs
   python bench/benchmark.py --preset cpu            # 2-core CPU anchor (reference: 9.2 s/epoch, ~16 p/s)
   python bench/benchmark.py --preset cpu --cpu-amp  # the same with bf16 autocast on the CPU (AMX units)
   python bench/benchmark.py --preset gpu            # H100 anchors, box 64 and 128
+  python bench/benchmark.py --preset gpu --compile  # the same with the step compiled into a CUDA graph
   python bench/benchmark.py --preset memory         # lazy loading: peak RSS at N and 4N particles
   python bench/benchmark.py --preset boxes          # train_vae and train_nn at box 32/64/128 (small data)
 """
@@ -82,11 +83,14 @@ def main() -> None:
     ap.add_argument("--amp", action="store_true", help="keep bf16 autocast on (default for gpu preset)")
     ap.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on CPU as well (train --cpu-amp)")
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy line after the timings")
+    ap.add_argument("--compile", action="store_true", help="train with --compile (one CUDA graph per step on GPUs)")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tomodrgn_bench_"))
     amp = [] if (args.amp or args.preset == "gpu") else ["--no-amp"]
     if args.cpu_amp:
         amp = ["--cpu-amp"]
+    if args.compile:
+        amp = amp + ["--compile"]
     if args.preset == "memory":
         peaks = []
         for n in (250, 1000):
@@ -123,7 +127,7 @@ def main() -> None:
         from accuracy import accuracy
         device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
         # the same autocast as the timed runs: --cpu-amp matters on CPU, --no-amp on GPU
-        flags = [f for f in amp if f == ("--cpu-amp" if device == "cpu" else "--no-amp")]
+        flags = [f for f in amp if f in ("--cpu-amp" if device == "cpu" else "--no-amp", "--compile")]
         print(accuracy(device, flags), flush=True)
 
 
