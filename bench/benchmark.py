@@ -126,7 +126,7 @@ def main() -> None:
     if not args.no_accuracy:
         from accuracy import accuracy
         device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
-        # the same autocast as the timed runs: --cpu-amp matters on CPU, --no-amp on GPU
+        # the same autocast and compilation as the timed runs: --cpu-amp matters on CPU, --no-amp on GPU
         flags = [f for f in amp if f in ("--cpu-amp" if device == "cpu" else "--no-amp", "--compile")]
         print(accuracy(device, flags), flush=True)
 
