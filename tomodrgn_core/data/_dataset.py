@@ -99,21 +99,15 @@ class TiltSeriesData:
         return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.device)
 
     def max_kept_points(self, dose_mask: bool) -> int:
-        """The most (tilt, half-lattice point) pairs any batch element can keep after the dose mask: the sum of
-        the kept counts of each particle's n least-exposed tilts, maximised over particles. A static padding
-        length for batch_loss (no device->host sync per step, one shape for every step)."""
-        Ph = len(self.half)
+        """The most (tilt, half-lattice point) pairs any batch element can keep after the dose mask. Fewer points
+        survive at higher exposure, so that is the kept count of a particle's n least-exposed tilts (its
+        inference rows), maximised over particles. A static padding length for batch_loss (no device->host sync
+        per step, one shape for every step)."""
         if not dose_mask:
-            return self.n_sample * Ph
+            return self.n_sample * len(self.half)
         kept = torch.cat([(self.dose[s:s + 4096, None] <= self.optimal_exposure_half).sum(1)
-                          for s in range(0, len(self.dose), 4096)]).cpu().numpy()
-        per = np.zeros((self.n_particles, self.max_ntilts), np.int64)
-        offsets, ntilts = self.offsets.cpu().numpy(), self.ntilts.cpu().numpy()
-        cols = np.arange(self.max_ntilts)
-        valid = cols[None, :] < ntilts[:, None]
-        per[valid] = kept[(offsets[:, None] + cols[None, :])[valid]]
-        top = -np.sort(-per, axis=1)[:, : self.n_sample]
-        return int(top.sum(1).max())
+                          for s in range(0, len(self.dose), 4096)])
+        return int(kept[self.inference_rows].sum(1).max())
 
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows of the preprocessed file by positioned reads (no mapping: resident memory stays flat)."""

@@ -249,7 +249,7 @@ def train(args, zdim: int, dist=None) -> Path:
             idx = perm[s0:s0 + bs]
             b = data.batch(idx, random=True, generator=gen)
             progress = epoch + s0 / len(perm)
-            step.beta = beta_at(beta, schedule, schedule_epochs, progress)
+            step.beta_t.fill_(beta_at(beta, schedule, schedule_epochs, progress))
             if lr_schedule != "constant":
                 for group in optim.param_groups:
                     group["lr"] = lr_at(args.lr, lr_schedule, args.num_epochs, progress)

@@ -90,14 +90,6 @@ class TrainStep(torch.nn.Module):
         self.register_buffer("beta_t", torch.tensor(float(beta), device=data.device), persistent=False)
         self.flags, self.beta_control = (dose_mask, dose_weight, tilt_weight), beta_control
 
-    @property
-    def beta(self) -> float:
-        return float(self.beta_t)
-
-    @beta.setter
-    def beta(self, value: float) -> None:
-        self.beta_t.fill_(value)
-
     def forward(self, batch):
         t = batch_loss(self.model, batch, self.data, self.beta_t, *self.flags, beta_control=self.beta_control)
         return t.loss, t.mse, t.kld

@@ -7,6 +7,7 @@ from pwem.objects import Transform
 from pwem.protocols import EMProtocol
 from pyworkflow.tests import BaseTest, setupTestProject
 
+from tomodrgn_core.analysis.metrics import map_cc
 from tomodrgn_plugin.constants import ATTR_INDEX, ATTR_Z
 from tomodrgn_plugin.convert import relion_pose_to_scipion
 from tomodrgn_plugin.protocols import (ProtTomoDrgnImportParticles, ProtTomoDrgnPrepareImageSeries,
@@ -14,10 +15,6 @@ from tomodrgn_plugin.protocols import (ProtTomoDrgnImportParticles, ProtTomoDrgn
 
 FIXTURE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "relion5_warptools_small"
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
-
-
-def cc(a, b):
-    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
 class TestTomoDrgnPrepareAndRelion(BaseTest):
@@ -145,7 +142,7 @@ class TestTomoDrgnPrepareAndRelion(BaseTest):
         got = euler_to_matrix(t[S.ROT].to_numpy(), t[S.TILT].to_numpy(), t[S.PSI].to_numpy())
         np.testing.assert_allclose(got, expected, atol=1e-4)  # Scipion pose -> RELION pose -> per-tilt pose
         imgs = ps.images(np.arange(len(t)))
-        ccs = [cc(imgs[r], sim.direct[p, f]) for r, (p, f) in enumerate(zip(t[S.PARTICLE_INDEX], frames))]
+        ccs = [map_cc(imgs[r], sim.direct[p, f]) for r, (p, f) in enumerate(zip(t[S.PARTICLE_INDEX], frames))]
         self.assertGreater(min(ccs), 0.9)  # extracted boxes = the simulator's own projections of each particle
 
     def test_relion5_chain(self):

@@ -7,6 +7,7 @@ import numpy as np
 import yaml
 from pyworkflow.tests import BaseTest, setupTestProject
 
+from tomodrgn_core.analysis.metrics import map_cc
 from tomodrgn_plugin.constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
 from tomodrgn_plugin.convert import parse_z
 from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnGenerateVolumes, ProtTomoDrgnImportParticles,
@@ -16,10 +17,6 @@ FIXTURE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / 
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
 FAST = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
 FAST_VAE = dict(zDim=2, encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **FAST)
-
-
-def cc(a, b):
-    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
 
 
 class TestTomoDrgnProtocols(BaseTest):
@@ -58,7 +55,7 @@ class TestTomoDrgnProtocols(BaseTest):
         nn = self.newProtocol(ProtTomoDrgnTrainHomogeneous, inputParticles=parts, numEpochs=6, checkpoint=3, **FAST)
         self.launchProtocol(nn)
         vol = read_volume(nn.outputVolume.getFileName())[0]
-        self.assertGreater(cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
+        self.assertGreater(map_cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
         cfg = yaml.safe_load(open(nn._getExtraPath("train", "config.yaml")))
         self.assertEqual(cfg["training"]["lr_schedule"], "cosine")  # the homogeneous protocol's default
 
