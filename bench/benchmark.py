@@ -9,7 +9,8 @@ smoke check, ARI (VAE, 2 classes) or CC to the truth (NN) after those few epochs
   python bench/benchmark.py --preset cpu            # 2-core CPU anchor (reference: 9.2 s/epoch, ~16 p/s)
   python bench/benchmark.py --preset cpu --cpu-amp  # the same with bf16 autocast on the CPU (AMX units)
   python bench/benchmark.py --preset gpu            # H100 anchors, box 64 and 128
-  python bench/benchmark.py --preset gpu --compile  # the same with the step compiled into a CUDA graph
+  python bench/benchmark.py --preset gpu --cuda-graph  # the same with the step replayed as CUDA graphs
+  python bench/benchmark.py --preset gpu --compile  # the same with the step compiled (inductor + CUDA graphs)
   python bench/benchmark.py --preset memory         # lazy loading: peak RSS at N and 4N particles
   python bench/benchmark.py --preset boxes          # train_vae and train_nn at box 32/64/128 (small data)
 """
@@ -56,10 +57,12 @@ def run(kind: str, star, out: Path, batch: int, epochs: int, arch: list, extra: 
     if res.returncode:
         raise SystemExit(res.stderr[-3000:])
     lines = [l for l in res.stdout.splitlines() if re.search(r"epoch \d+: loss", l)]
+    # a --compile / --cuda-graph run that fell back to eager must not pass for a fast-path figure
+    fallback = [l.split(" ", 2)[-1] for l in res.stdout.splitlines() if "training eagerly" in l]
     secs = [float(re.search(r"\| ([\d.]+) s", l).group(1)) for l in lines]
     mem = max(float(re.search(r"peak memory (\d+) MB", l).group(1)) for l in lines)
     steady = float(np.median(secs[1:] if len(secs) > 1 else secs))
-    return {"epoch_s": steady, "mem_mb": mem, "wall_s": time.perf_counter() - t0, "out": out}
+    return {"epoch_s": steady, "mem_mb": mem, "wall_s": time.perf_counter() - t0, "out": out, "fallback": fallback}
 
 
 def quality(kind: str, data: dict, out: Path, epochs: int) -> str:
@@ -84,6 +87,7 @@ def main() -> None:
     ap.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on CPU as well (train --cpu-amp)")
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy line after the timings")
     ap.add_argument("--compile", action="store_true", help="train with --compile (one CUDA graph per step on GPUs)")
+    ap.add_argument("--cuda-graph", action="store_true", help="train with --cuda-graph (step replayed as CUDA graphs)")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tomodrgn_bench_"))
     amp = [] if (args.amp or args.preset == "gpu") else ["--no-amp"]
@@ -91,6 +95,8 @@ def main() -> None:
         amp = ["--cpu-amp"]
     if args.compile:
         amp = amp + ["--compile"]
+    if args.cuda_graph:
+        amp = amp + ["--cuda-graph"]
     if args.preset == "memory":
         peaks = []
         for n in (250, 1000):
@@ -123,11 +129,13 @@ def main() -> None:
         name = f"train_{kind} box {box} batch {batch} n {n}"
         print(f"{name:32s} {r['epoch_s']:8.2f} {n / r['epoch_s']:8.1f} {ref or float('nan'):6.1f} "
               f"{(ref / r['epoch_s']) if ref else float('nan'):7.1f}x {r['mem_mb']:8.0f}  {q}", flush=True)
+        for line in r["fallback"]:
+            print(f"  ! {line}", flush=True)
     if not args.no_accuracy:
         from accuracy import accuracy
         device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
         # the same autocast and compilation as the timed runs: --cpu-amp matters on CPU, --no-amp on GPU
-        flags = [f for f in amp if f in ("--cpu-amp" if device == "cpu" else "--no-amp", "--compile")]
+        flags = [f for f in amp if f in ("--cpu-amp" if device == "cpu" else "--no-amp", "--compile", "--cuda-graph")]
         print(accuracy(device, flags), flush=True)
 
 

@@ -19,3 +19,9 @@ class TomoDrgnInputError(Exception):
             text += f" -> fix: {fix}"
         super().__init__(text.replace("\n", " "))
         self.path, self.row, self.fix = path, row, fix
+
+
+def one_line(err: BaseException, limit: int = 200) -> str:
+    """'Type: first line of the message' for a log line about a fallback (the full traceback helps no user)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:limit]}" if lines else type(err).__name__

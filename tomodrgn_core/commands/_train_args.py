@@ -34,6 +34,10 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int, default_lr_sche
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the training step into one graph, replayed as a CUDA graph on GPUs (for "
                         "small batches, which are bound by kernel launches); slower on CPUs; not with --multigpu")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="record the step's forward and backward once as CUDA graphs and replay them per batch: for "
+                        "small batches on GPUs, which are bound by kernel launches (eager fallback; not with "
+                        "--multigpu or --compile)")
     p.add_argument("--multigpu", action="store_true", help="DistributedDataParallel over all visible GPUs")
     p.add_argument("--num-workers", type=int, default=0, help="CPU threads for torch (0: torch default)")
     p.add_argument("--ddp-cpu", type=int, default=0,

@@ -130,7 +130,8 @@ class TiltSeriesData:
         """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""
         nmax = self.max_ntilts
         keys = torch.rand(len(particles), nmax, device=self.device, generator=generator)
-        keys[torch.arange(nmax, device=self.device)[None, :] >= self.ntilts[particles][:, None]] = 2.0
+        # a particle's missing tilt slots sort last (masked_fill: no boolean indexing, no host sync)
+        keys = keys.masked_fill(torch.arange(nmax, device=self.device)[None, :] >= self.ntilts[particles][:, None], 2.0)
         pick = keys.argsort(dim=1)[:, : self.n_sample]
         return self.offsets[particles][:, None] + pick
 

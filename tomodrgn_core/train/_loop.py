@@ -15,13 +15,14 @@ import numpy as np
 import torch
 import yaml
 
-from ..errors import TomoDrgnInputError
+from ..errors import TomoDrgnInputError, one_line
 from ..data import TiltSeriesData, preprocess, window_mask
 from ..io import load_particles
 from ..models import build_model
 from ..models._decoder import FEATURES
 from ._beta import beta_at, lr_at
 from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ._graph import GraphedStep
 from ._loss import TrainStep
 
 
@@ -101,7 +102,7 @@ def compiled_step(step, device: torch.device, log):
     try:
         compiled = torch.compile(step, backend=backend, mode=mode, fullgraph=True, dynamic=False)
     except Exception as err:  # noqa: BLE001 - e.g. an unknown backend
-        log(f"torch.compile unavailable ({type(err).__name__}: {str(err).splitlines()[0][:200]}); training eagerly")
+        log(f"torch.compile unavailable ({one_line(err)}); training eagerly")
         return step
     state = {"fn": compiled}
 
@@ -111,7 +112,7 @@ def compiled_step(step, device: torch.device, log):
         except Exception as err:  # noqa: BLE001 - any compiler failure: train on, eagerly
             if state["fn"] is step:
                 raise
-            log(f"torch.compile failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); training eagerly")
+            log(f"torch.compile failed ({one_line(err)}); training eagerly")
             state["fn"] = step
             return step(batch)
 
@@ -153,6 +154,9 @@ def train(args, zdim: int, dist=None) -> Path:
     ``dist``: a train.ddp.Distributed helper when running as one of several DDP processes.
     """
     outdir = Path(args.outdir)
+    if getattr(args, "cuda_graph", False) and getattr(args, "compile", False):
+        raise TomoDrgnInputError("--cuda-graph and --compile both given",
+                                 fix="choose one: --compile replays CUDA graphs of its own on GPUs")
     if zdim and getattr(args, "beta_control", None) is not None and args.beta is None:
         raise TomoDrgnInputError("--beta-control needs --beta (the KLD target)", fix="add --beta TARGET")
     resume = prepare_outdir(outdir, args.load, getattr(args, "force", False)) if not dist or dist.rank == 0 else (
@@ -176,6 +180,7 @@ def train(args, zdim: int, dist=None) -> Path:
         raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
                                  f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
     compile_step = getattr(args, "compile", False) and not dist
+    graph_step = getattr(args, "cuda_graph", False) and not dist and device.type == "cuda"
     if device.type == "cuda" or compile_step:  # one static shape per step: no device->host sync, one graph
         data.pad_points = data.max_kept_points(args.l_dose_mask)
     mcfg = model_config(args, data, zdim)
@@ -200,7 +205,7 @@ def train(args, zdim: int, dist=None) -> Path:
                            "beta_schedule": schedule, "beta_schedule_epochs": schedule_epochs,
                            "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
                            "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp, "cpu_amp": getattr(args, "cpu_amp", False),
-                           "compile": compile_step,
+                           "compile": compile_step, "cuda_graph": graph_step,
                            "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint},
               # every command-line argument as given (plain values), for the record and for re-running
               "args": {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
@@ -226,14 +231,19 @@ def train(args, zdim: int, dist=None) -> Path:
         losses_csv.write_text("epoch,loss,mse,kld,seconds,particles_per_s\n")
     step = TrainStep(model, data, beta, args.l_dose_mask, args.recon_dose_weight, args.recon_tilt_weight,
                      beta_control)
-    runner = dist.wrap(step, device) if dist else step
-    if getattr(args, "compile", False) and dist:  # (log is silent on ranks > 0)
-        log("--compile is not used with --multigpu: training eagerly")
-    if compile_step:
-        runner = compiled_step(step, device, log)
-    rank0 = not dist or dist.rank == 0
     # -b is the global batch: each of the DDP ranks takes its share, so steps per epoch stay the same
     bs = max(1, args.batch_size // dist.world) if dist else args.batch_size
+    runner = dist.wrap(step, device) if dist else step
+    for flag in ("compile", "cuda_graph"):
+        if getattr(args, flag, False) and dist:  # (log is silent on ranks > 0)
+            log(f"--{flag.replace('_', '-')} is not used with --multigpu: training eagerly")
+    if getattr(args, "cuda_graph", False) and not dist and device.type != "cuda":
+        log(f"--cuda-graph needs a CUDA device, not {device}: training eagerly")
+    if compile_step:
+        runner = compiled_step(step, device, log)
+    if graph_step:
+        runner = GraphedStep(step, bs, log)
+    rank0 = not dist or dist.rank == 0
     for epoch in range(start, args.num_epochs):
         torch.manual_seed(args.seed * 100003 + epoch)
         perm = torch.randperm(ps.n_particles, device="cpu")
@@ -253,7 +263,8 @@ def train(args, zdim: int, dist=None) -> Path:
             if lr_schedule != "constant":
                 for group in optim.param_groups:
                     group["lr"] = lr_at(args.lr, lr_schedule, args.num_epochs, progress)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            # (a graph capture records the casts themselves: autocast may not cache them across steps)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=not graph_step):
                 loss, mse, kld = runner(b)
             optim.zero_grad(set_to_none=True)
             loss.backward()

@@ -21,6 +21,8 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
     _decDim = 256
     _lrSchedule = "constant"
     LR_SCHEDULES = ["constant", "cosine"]
+    # how a step runs on a GPU: the choice's label -> the train flag
+    STEP_MODES = {"eager (default)": [], "CUDA graphs": ["--cuda-graph"], "torch.compile": ["--compile"]}
 
     def _defineParams(self, form):
         form.addSection(label="Input")
@@ -47,10 +49,12 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         form.addParam("seed", params.IntParam, default=0, expertLevel=params.LEVEL_ADVANCED, label="Seed")
         form.addParam("continueTraining", params.BooleanParam, default=False, label="Continue from last checkpoint?",
                       help="resume this protocol's run from its last weights.<epoch>.pkl")
-        form.addParam("compileStep", params.BooleanParam, default=False, expertLevel=params.LEVEL_ADVANCED,
-                      label="Compile the training step?",
-                      help="torch.compile the step into one graph replayed as a CUDA graph: for small batches on "
-                           "GPUs, which are bound by kernel launches. Slower on CPUs; ignored with several GPUs.")
+        form.addParam("stepMode", params.EnumParam, choices=list(self.STEP_MODES), default=0,
+                      expertLevel=params.LEVEL_ADVANCED, label="GPU step",
+                      help="For small batches on a GPU, which are bound by kernel launches: 'CUDA graphs' records "
+                           "the step once and replays it per batch; 'torch.compile' compiles it into one graph "
+                           "(replayed as a CUDA graph). Both fall back to eager if they fail; neither is used "
+                           "with several GPUs; 'torch.compile' is slower on CPUs.")
         form.addParam("extraParams", params.StringParam, default="", expertLevel=params.LEVEL_ADVANCED,
                       label="Extra tomodrgn arguments")
         self._defineArchParams(form)
@@ -81,8 +85,7 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
                 "--lr-schedule", self.LR_SCHEDULES[self.lrSchedule.get()],
                 "--checkpoint", self.checkpoint.get(), "--seed", self.seed.get(),
                 "--num-workers", self.numberOfThreads.get()] + self._archArgs()
-        if self.compileStep.get():
-            args.append("--compile")
+        args += list(self.STEP_MODES.values())[self.stepMode.get()]
         if self.sampleNtilts.get():
             args += ["--sample-ntilts", self.sampleNtilts.get()]
         if not self.invertData:

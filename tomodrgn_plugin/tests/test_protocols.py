@@ -52,12 +52,16 @@ class TestTomoDrgnProtocols(BaseTest):
         r5 = self._import(self.sim["relion5"], "simulated relion5")
         self.assertEqual((r5.getSize(), r5.getSourceSoftware()), (120, "relion5"))
 
-        nn = self.newProtocol(ProtTomoDrgnTrainHomogeneous, inputParticles=parts, numEpochs=6, checkpoint=3, **FAST)
+        # "GPU step: CUDA graphs" on a CPU host: the flag reaches train_nn, which says so and trains eagerly
+        nn = self.newProtocol(ProtTomoDrgnTrainHomogeneous, inputParticles=parts, numEpochs=6, checkpoint=3,
+                              stepMode=list(ProtTomoDrgnTrainHomogeneous.STEP_MODES).index("CUDA graphs"), **FAST)
         self.launchProtocol(nn)
         vol = read_volume(nn.outputVolume.getFileName())[0]
         self.assertGreater(map_cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
         cfg = yaml.safe_load(open(nn._getExtraPath("train", "config.yaml")))
         self.assertEqual(cfg["training"]["lr_schedule"], "cosine")  # the homogeneous protocol's default
+        self.assertTrue(cfg["args"]["cuda_graph"])
+        self.assertIn("--cuda-graph needs a CUDA device, not cpu", open(nn._getExtraPath("train", "run.log")).read())
 
         vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, numEpochs=20, checkpoint=5, **FAST_VAE)
         self.launchProtocol(vae)
