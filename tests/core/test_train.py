@@ -293,3 +293,25 @@ def test_compiled_step_is_one_graph_with_the_eager_losses(tiny, tmp_path, monkey
     compiled = np.loadtxt(tmp_path / "compiled" / "losses.csv", delimiter=",", skiprows=1)
     assert np.allclose(eager[:, 1:4], compiled[:, 1:4], rtol=1e-4)
     assert yaml.safe_load(open(tmp_path / "compiled" / "config.yaml"))["training"]["compile"] is True
+
+
+def test_data_too_big_for_memory_streams_from_disk(tiny, tmp_path, monkeypatch):
+    # a dataset that would not fit: the run says so, streams it (as --lazy) and trains exactly as --lazy does
+    import tomodrgn_core.data._dataset as dataset
+    base = ["train_vae", str(tiny["warp"]), "-n", "1", "--checkpoint", "1"] + TINY_VAE
+    assert cli(base + ["-o", str(tmp_path / "lazy"), "--lazy"]) == 0
+    monkeypatch.setattr(dataset, "available_bytes", lambda device: 100_000)  # 100 kB free
+    assert cli(base + ["-o", str(tmp_path / "auto")]) == 0
+    log = (tmp_path / "auto" / "run.log").read_text()
+    rows, width = np.load(next((tmp_path / "auto").glob("*.npy")), mmap_mode="r").shape
+    assert (f"the {rows} tilt images and their CTFs need 0.0 GiB, more than 70% of the 0.0 GiB free on cpu: "
+            "streaming them from disk (--lazy)") in log
+    assert yaml.safe_load(open(tmp_path / "auto" / "config.yaml"))["training"]["lazy"] is True
+    auto = np.loadtxt(tmp_path / "auto" / "losses.csv", delimiter=",", skiprows=1)
+    lazy = np.loadtxt(tmp_path / "lazy" / "losses.csv", delimiter=",", skiprows=1)
+    assert np.array_equal(auto[1:4], lazy[1:4])
+    # with room to spare, the images stay in memory
+    monkeypatch.setattr(dataset, "available_bytes", lambda device: 10 * 2 * rows * width * 4)
+    assert cli(base + ["-o", str(tmp_path / "memory")]) == 0
+    assert yaml.safe_load(open(tmp_path / "memory" / "config.yaml"))["training"]["lazy"] is False
+    assert "streaming" not in (tmp_path / "memory" / "run.log").read_text()

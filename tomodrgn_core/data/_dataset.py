@@ -25,6 +25,40 @@ class Batch:
     tilt_weight: torch.Tensor  # (B, n)
 
 
+# the share of free memory that the images and their CTFs may take in memory: the rest is for the model
+MEMORY_FRACTION = 0.7
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory on the device: CUDA's free memory, or the host's MemAvailable (unknown: unlimited)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 2 ** 62
+
+
+def choose_lazy(preprocessed_path, device, lazy: bool, log=lambda msg: None) -> bool:
+    """``lazy`` as asked, or True when the images and their CTFs (float32, as big as each other) would take
+    more than MEMORY_FRACTION of the free memory on ``device``: a dataset too big for the GPU streams from
+    disk instead of ending in an out-of-memory error."""
+    if lazy:
+        return True
+    device = torch.device(device)
+    rows, width = np.load(preprocessed_path, mmap_mode="r").shape
+    need, free = 2 * rows * width * 4, available_bytes(device)
+    if need <= MEMORY_FRACTION * free:
+        return False
+    log(f"the {rows} tilt images and their CTFs need {need / 2 ** 30:.1f} GiB, more than "
+        f"{MEMORY_FRACTION:.0%} of the {free / 2 ** 30:.1f} GiB free on {device}: streaming them from disk (--lazy)")
+    return True
+
+
 def half_lattice(coords: torch.Tensor):
     """Split the (centrosymmetric) window lattice into pairs (k, -k) so that the decoder runs on half the
     points: one network evaluation gives the Hartley values at both k and -k.
@@ -59,7 +93,7 @@ class TiltSeriesData:
         self.norm_std = float(norm_std) if norm_std else normalization_std(mm)
         self.lazy = lazy
         self._width, self._path, self._offset = mm.shape[1], str(preprocessed_path), mm.offset
-        self.ht = None if lazy else torch.from_numpy(np.asarray(mm) / np.float32(self.norm_std)).to(self.device)
+        self.ht = None if lazy else self._load_all(mm)
         del mm  # unmapped: lazy runs read rows with pread
         f32 = dict(device=self.device, dtype=torch.float32)
         self.rot = torch.as_tensor(P.euler_to_matrix(t[S.ROT], t[S.TILT], t[S.PSI]), **f32)
@@ -86,6 +120,13 @@ class TiltSeriesData:
                                                 for s in range(0, len(t), 4096)])
         self.inference_rows = self._lowest_dose_rows(particle_set)
         self.pad_points: int | None = None  # static decoder padding (see max_kept_points); None: per batch
+
+    def _load_all(self, mm: np.ndarray, chunk: int = 4096) -> torch.Tensor:
+        """All normalised images on the device, moved in chunks: the host never holds a second full copy."""
+        ht = torch.empty(mm.shape, dtype=torch.float32, device=self.device)
+        for s in range(0, len(mm), chunk):
+            ht[s:s + chunk] = torch.from_numpy(mm[s:s + chunk] / np.float32(self.norm_std))
+        return ht
 
     def _lowest_dose_rows(self, particle_set) -> torch.Tensor:
         """(N, n) fixed tilt choice for inference: each particle's n lowest-exposure tilts."""

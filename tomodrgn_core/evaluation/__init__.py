@@ -95,7 +95,7 @@ def write_volumes(vols, out, pixel_size: float, prefix: str = "vol_") -> list[Pa
 
 def embed_particles(model, config, particle_set, batch_size: int = 64, device=None, lazy: bool = False):
     """(mu, logvar) numpy arrays for every particle, with the deterministic lowest-dose tilt choice."""
-    from ..data import TiltSeriesData, preprocess
+    from ..data import TiltSeriesData, choose_lazy, preprocess
     from ..train import embed
 
     device = next(model.parameters()).device if device is None else torch.device(device)
@@ -103,7 +103,7 @@ def embed_particles(model, config, particle_set, batch_size: int = 64, device=No
     pre = Path(ds["preprocessed"])
     if not pre.exists() or Path(particle_set.star_path).resolve() != Path(ds["particles"]):
         pre = preprocess(particle_set, Path(pre).parent, ds["invert_data"], log=lambda m: None)
-    data = TiltSeriesData(particle_set, pre, device, lazy=lazy, norm_std=ds["norm_std"],
+    data = TiltSeriesData(particle_set, pre, device, lazy=choose_lazy(pre, device, lazy), norm_std=ds["norm_std"],
                           sample_ntilts=config["model"]["ntilts"])
     return embed(model, data, batch_size)
 

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from ..errors import TomoDrgnInputError, one_line
-from ..data import TiltSeriesData, preprocess, window_mask
+from ..data import TiltSeriesData, choose_lazy, preprocess, window_mask
 from ..io import load_particles
 from ..models import build_model
 from ..models._decoder import FEATURES
@@ -175,7 +175,8 @@ def train(args, zdim: int, dist=None) -> Path:
     pre = preprocess(ps, cache, not args.uninvert_data, log=log)
     if dist and dist.rank == 0:
         dist.barrier()
-    data = TiltSeriesData(ps, pre, device, lazy=args.lazy, sample_ntilts=args.sample_ntilts)
+    lazy = choose_lazy(pre, device, args.lazy, log)
+    data = TiltSeriesData(ps, pre, device, lazy=lazy, sample_ntilts=args.sample_ntilts)
     if data.n_sample > data.min_ntilts:
         raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
                                  f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
@@ -206,7 +207,7 @@ def train(args, zdim: int, dist=None) -> Path:
                            "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
                            "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp, "cpu_amp": getattr(args, "cpu_amp", False),
                            "compile": compile_step, "cuda_graph": graph_step,
-                           "seed": args.seed, "lazy": args.lazy, "checkpoint": args.checkpoint},
+                           "seed": args.seed, "lazy": lazy, "checkpoint": args.checkpoint},
               # every command-line argument as given (plain values), for the record and for re-running
               "args": {k: (v if v is None or isinstance(v, (bool, int, float, str)) else str(v))
                        for k, v in sorted(vars(args).items()) if k != "func"}}
