@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .. import physics as P
+from ..errors import TomoDrgnInputError
 from ..io import _schema as S
 from ._preprocess import normalization_std, window_mask
 
@@ -100,8 +102,11 @@ class TiltSeriesData:
         self.ctf_params = torch.as_tensor(np.array(t[CTF_COLUMNS], dtype=np.float64), **f32)
         self.dose = torch.as_tensor(np.array(t[S.DOSE], dtype=np.float64), **f32)
         self.tilt_weight = torch.as_tensor(np.array(t[S.TILT_WEIGHT], dtype=np.float64), **f32)
-        self.ntilts = torch.as_tensor(particle_set.ntilts, device=self.device)
-        self.offsets = torch.as_tensor(particle_set.row_offsets[:-1], device=self.device)
+        # tilt draws and row indices live where the images do: on the host when they stream from disk (the rows
+        # to read are then known without asking the GPU), on the device otherwise
+        self.index_device = torch.device("cpu") if lazy else self.device
+        self.ntilts = torch.as_tensor(particle_set.ntilts, device=self.index_device)
+        self.offsets = torch.as_tensor(particle_set.row_offsets[:-1], device=self.index_device)
         self.min_ntilts = int(particle_set.ntilts.min())
         self.max_ntilts = int(particle_set.ntilts.max())  # static: sampling needs no host sync per batch
         self.n_sample = int(sample_ntilts or self.min_ntilts)
@@ -137,7 +142,7 @@ class TiltSeriesData:
         rows = particle_set.row_offsets[:-1, None] + cols[None, :]
         keys[valid] = dose[rows[valid]]
         order = np.argsort(keys, axis=1, kind="stable")[:, : self.n_sample]
-        return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.device)
+        return torch.as_tensor(np.take_along_axis(rows, order, 1), device=self.index_device)
 
     def max_kept_points(self, dose_mask: bool) -> int:
         """The most (tilt, half-lattice point) pairs any batch element can keep after the dose mask. Fewer points
@@ -148,19 +153,26 @@ class TiltSeriesData:
             return self.n_sample * len(self.half)
         kept = torch.cat([(self.dose[s:s + 4096, None] <= self.optimal_exposure_half).sum(1)
                           for s in range(0, len(self.dose), 4096)])
-        return int(kept[self.inference_rows].sum(1).max())
+        return int(kept[self.inference_rows.to(kept.device)].sum(1).max())
 
-    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Rows of the preprocessed file by positioned reads (no mapping: resident memory stays flat)."""
-        width = self._width
-        out = np.empty((len(rows), width), np.float32)
-        nbytes = width * 4
+    def _row_buffer(self, n: int) -> torch.Tensor:
+        """Room for n rows, page-locked when they go to a GPU (an asynchronous upload needs it)."""
+        return torch.empty((n, self._width), dtype=torch.float32, pin_memory=self.device.type == "cuda")
+
+    def _read_rows(self, rows: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+        """Normalised rows of the preprocessed file, read straight into ``out`` by positioned reads: no mapping
+        (resident memory stays flat) and no allocation (a reader thread then leaves no heap of its own behind)."""
+        view = out.numpy()
+        nbytes = self._width * 4
         fd = os.open(self._path, os.O_RDONLY)
         try:
-            for i, r in enumerate(rows):  # a few dozen rows per batch
-                out[i] = np.frombuffer(os.pread(fd, nbytes, self._offset + int(r) * nbytes), np.float32)
+            for i, r in enumerate(rows):  # a few dozen rows per batch; the reads release the GIL
+                if os.preadv(fd, [view[i]], self._offset + int(r) * nbytes) != nbytes:
+                    raise TomoDrgnInputError(f"preprocessed images end before row {int(r)}", path=self._path,
+                                             fix="delete this cache file and run again: it is rebuilt")
         finally:
             os.close(fd)
+        np.divide(view, np.float32(self.norm_std), out=view)  # as the in-memory images, to the last bit
         return out
 
     def _ctf(self, rows: torch.Tensor) -> torch.Tensor:
@@ -169,18 +181,48 @@ class TiltSeriesData:
 
     def sample_rows(self, particles: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""
-        nmax = self.max_ntilts
-        keys = torch.rand(len(particles), nmax, device=self.device, generator=generator)
+        nmax, dev = self.max_ntilts, self.index_device
+        keys = torch.rand(len(particles), nmax, device=dev, generator=generator)
         # a particle's missing tilt slots sort last (masked_fill: no boolean indexing, no host sync)
-        keys = keys.masked_fill(torch.arange(nmax, device=self.device)[None, :] >= self.ntilts[particles][:, None], 2.0)
+        keys = keys.masked_fill(torch.arange(nmax, device=dev)[None, :] >= self.ntilts[particles][:, None], 2.0)
         pick = keys.argsort(dim=1)[:, : self.n_sample]
         return self.offsets[particles][:, None] + pick
 
     def batch(self, particles: torch.Tensor, random: bool, generator=None) -> Batch:
-        rows = self.sample_rows(particles, generator) if random else self.inference_rows[particles]
+        """Particles' tilts (random draw, or the fixed inference choice); ``particles`` and ``generator`` on
+        ``index_device``."""
+        rows = self._rows(particles, random, generator)
+        ht = self._read_rows(rows.reshape(-1).numpy(), self._row_buffer(rows.numel())) if self.lazy else None
+        return self._on_device(particles, rows, ht)
+
+    def batches(self, chunks, random: bool, generator=None):
+        """batch() for each chunk of particle indices, in order. Streaming from disk, a reader thread reads the
+        next batch while the current one trains (the tilt draws stay here, in the same order as batch())."""
+        if not self.lazy:
+            for particles in chunks:
+                yield self.batch(particles, random, generator)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="tomodrgn-reader") as reader:
+            pending = None
+            for particles in chunks:
+                rows = self._rows(particles, random, generator)
+                buffer = self._row_buffer(rows.numel())  # allocated here, filled there
+                read = reader.submit(self._read_rows, rows.reshape(-1).numpy(), buffer)
+                if pending:
+                    yield self._on_device(pending[0], pending[1], pending[2].result())
+                pending = (particles, rows, read)
+            if pending:
+                yield self._on_device(pending[0], pending[1], pending[2].result())
+
+    def _rows(self, particles, random: bool, generator) -> torch.Tensor:
+        return self.sample_rows(particles, generator) if random else self.inference_rows[particles]
+
+    def _on_device(self, particles, rows, ht) -> Batch:
         flat = rows.reshape(-1)
-        if self.lazy:
-            ht = torch.from_numpy(self._read_rows(flat.cpu().numpy()) / np.float32(self.norm_std)).to(self.device)
+        if self.lazy:  # page-locked host tensors: the uploads do not wait for the GPU to catch up
+            pin = self.device.type == "cuda"
+            flat = (flat.pin_memory() if pin else flat).to(self.device, non_blocking=pin)
+            ht = ht.to(self.device, non_blocking=pin)
         else:
             ht = self.ht[flat]
         ctf = self._ctf(flat) if self.ctf is None else self.ctf[flat]

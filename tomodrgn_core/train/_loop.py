@@ -132,9 +132,7 @@ def embed(model, data: TiltSeriesData, batch_size: int = 64):
     """Deterministic latent means and log-variances of every particle (fixed lowest-dose tilts)."""
     model.eval()
     mus, logvars = [], []
-    for s0 in range(0, data.n_particles, batch_size):
-        idx = torch.arange(s0, min(data.n_particles, s0 + batch_size), device=data.device)
-        b = data.batch(idx, random=False)
+    for b in data.batches(torch.arange(data.n_particles, device=data.index_device).split(batch_size), random=False):
         mu, logvar = model.encode(b.ht)
         mus.append(mu.float().cpu())
         logvars.append(logvar.float().cpu())
@@ -250,15 +248,15 @@ def train(args, zdim: int, dist=None) -> Path:
         perm = torch.randperm(ps.n_particles, device="cpu")
         if dist:  # equal-sized shards (wrapping around) so every rank runs the same number of steps
             perm = dist.shard(perm)
-        perm = perm.to(device)
+        perm = perm.to(data.index_device)
         rank = dist.rank if dist else 0
         torch.manual_seed(args.seed * 100003 + epoch + 7919 * rank)  # noise and tilt draws per rank
-        gen = torch.Generator(device=device).manual_seed(args.seed * 100003 + epoch + 7919 * rank)
+        gen = torch.Generator(device=data.index_device).manual_seed(args.seed * 100003 + epoch + 7919 * rank)
         t0 = time.perf_counter()
         tot = torch.zeros(3, device=device)
-        for bi, s0 in enumerate(range(0, len(perm), bs)):
-            idx = perm[s0:s0 + bs]
-            b = data.batch(idx, random=True, generator=gen)
+        starts = range(0, len(perm), bs)
+        for bi, (s0, b) in enumerate(zip(starts, data.batches((perm[s0:s0 + bs] for s0 in starts), True, gen))):
+            n_b = len(b.particles)
             progress = epoch + s0 / len(perm)
             step.beta_t.fill_(beta_at(beta, schedule, schedule_epochs, progress))
             if lr_schedule != "constant":
@@ -270,9 +268,9 @@ def train(args, zdim: int, dist=None) -> Path:
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            tot += torch.stack([loss.detach(), mse.detach(), kld.detach()]) * len(idx)
+            tot += torch.stack([loss.detach(), mse.detach(), kld.detach()]) * n_b
             if rank0 and args.log_interval and (bi + 1) % max(1, args.log_interval // bs) == 0:
-                log(f"  epoch {epoch} [{s0 + len(idx)}/{len(perm)}] loss {loss.item():.5f}")
+                log(f"  epoch {epoch} [{s0 + n_b}/{len(perm)}] loss {loss.item():.5f}")
         n_seen = torch.tensor(float(len(perm)), device=device)
         if dist:
             tot, n_seen = dist.all_sum(tot), dist.all_sum(n_seen)
