@@ -11,12 +11,17 @@ _2D = (-2, -1)
 _3D = (-3, -2, -1)
 
 
+def _centred(transform, x: torch.Tensor, dims) -> torch.Tensor:
+    """``transform`` over ``dims`` with the origin at D//2 on both sides."""
+    return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=dims), dim=dims), dim=dims)
+
+
 def fft2_center(img: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(img, dim=_2D), dim=_2D), dim=_2D)
+    return _centred(torch.fft.fft2, img, _2D)
 
 
 def ifft2_center(f: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(f, dim=_2D), dim=_2D), dim=_2D)
+    return _centred(torch.fft.ifft2, f, _2D)
 
 
 def ht2_center(img: torch.Tensor) -> torch.Tensor:
@@ -25,16 +30,15 @@ def ht2_center(img: torch.Tensor) -> torch.Tensor:
 
 
 def iht2_center(ht: torch.Tensor) -> torch.Tensor:
-    n = ht.shape[-1] * ht.shape[-2]
-    return ht2_center(ht) / n
+    return ht2_center(ht) / (ht.shape[-1] * ht.shape[-2])
 
 
 def fft3_center(vol: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.fftn(torch.fft.ifftshift(vol, dim=_3D), dim=_3D), dim=_3D)
+    return _centred(torch.fft.fftn, vol, _3D)
 
 
 def ifft3_center(f: torch.Tensor) -> torch.Tensor:
-    return torch.fft.fftshift(torch.fft.ifftn(torch.fft.ifftshift(f, dim=_3D), dim=_3D), dim=_3D)
+    return _centred(torch.fft.ifftn, f, _3D)
 
 
 def ht3_center(vol: torch.Tensor) -> torch.Tensor:
@@ -43,5 +47,4 @@ def ht3_center(vol: torch.Tensor) -> torch.Tensor:
 
 
 def iht3_center(ht: torch.Tensor) -> torch.Tensor:
-    n = ht.shape[-1] * ht.shape[-2] * ht.shape[-3]
-    return ht3_center(ht) / n
+    return ht3_center(ht) / (ht.shape[-1] * ht.shape[-2] * ht.shape[-3])
