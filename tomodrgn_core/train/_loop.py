@@ -120,6 +120,11 @@ def compiled_step(step, device: torch.device, log):
     return run
 
 
+def graphs_available(device: torch.device) -> bool:
+    """--cuda-graph needs a CUDA device (the tests replace this to run the graph path on a CPU stand-in)."""
+    return device.type == "cuda"
+
+
 def check_compatible(saved: dict, current: dict, path) -> None:
     for key in ("box", "zdim", "ntilts", "window_points", "dec_dim", "dec_layers"):
         if saved.get(key) != current.get(key):
@@ -179,8 +184,8 @@ def train(args, zdim: int, dist=None) -> Path:
         raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
                                  f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
     compile_step = getattr(args, "compile", False) and not dist
-    graph_step = getattr(args, "cuda_graph", False) and not dist and device.type == "cuda"
-    if device.type == "cuda" or compile_step:  # one static shape per step: no device->host sync, one graph
+    graph_step = getattr(args, "cuda_graph", False) and not dist and graphs_available(device)
+    if device.type == "cuda" or compile_step or graph_step:  # one static shape per step: no host sync, one graph
         data.pad_points = data.max_kept_points(args.l_dose_mask)
     mcfg = model_config(args, data, zdim)
     torch.manual_seed(args.seed)  # same initial weights for the same --seed
@@ -236,7 +241,7 @@ def train(args, zdim: int, dist=None) -> Path:
     for flag in ("compile", "cuda_graph"):
         if getattr(args, flag, False) and dist:  # (log is silent on ranks > 0)
             log(f"--{flag.replace('_', '-')} is not used with --multigpu: training eagerly")
-    if getattr(args, "cuda_graph", False) and not dist and device.type != "cuda":
+    if getattr(args, "cuda_graph", False) and not dist and not graph_step:
         log(f"--cuda-graph needs a CUDA device, not {device}: training eagerly")
     if compile_step:
         runner = compiled_step(step, device, log)
