@@ -11,6 +11,7 @@ smoke check, ARI (VAE, 2 classes) or CC to the truth (NN) after those few epochs
   python bench/benchmark.py --preset gpu            # H100 anchors, box 64 and 128
   python bench/benchmark.py --preset gpu --cuda-graph  # the same with the step replayed as CUDA graphs
   python bench/benchmark.py --preset gpu --compile  # the same with the step compiled (inductor + CUDA graphs)
+  python bench/benchmark.py --preset gpu --lazy     # the same with the images streamed from disk
   python bench/benchmark.py --preset memory         # lazy loading: peak RSS at N and 4N particles
   python bench/benchmark.py --preset boxes          # train_vae and train_nn at box 32/64/128 (small data)
 """
@@ -88,6 +89,7 @@ def main() -> None:
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy line after the timings")
     ap.add_argument("--compile", action="store_true", help="train with --compile (one CUDA graph per step on GPUs)")
     ap.add_argument("--cuda-graph", action="store_true", help="train with --cuda-graph (step replayed as CUDA graphs)")
+    ap.add_argument("--lazy", action="store_true", help="train with --lazy (images streamed from disk)")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tomodrgn_bench_"))
     amp = [] if (args.amp or args.preset == "gpu") else ["--no-amp"]
@@ -97,6 +99,8 @@ def main() -> None:
         amp = amp + ["--compile"]
     if args.cuda_graph:
         amp = amp + ["--cuda-graph"]
+    if args.lazy:
+        amp = amp + ["--lazy"]
     if args.preset == "memory":
         peaks = []
         for n in (250, 1000):
@@ -135,7 +139,8 @@ def main() -> None:
         from accuracy import accuracy
         device = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
         # the same autocast and compilation as the timed runs: --cpu-amp matters on CPU, --no-amp on GPU
-        flags = [f for f in amp if f in ("--cpu-amp" if device == "cpu" else "--no-amp", "--compile", "--cuda-graph")]
+        flags = [f for f in amp if f in ("--cpu-amp" if device == "cpu" else "--no-amp", "--compile", "--cuda-graph",
+                                          "--lazy")]
         print(accuracy(device, flags), flush=True)
 
 
