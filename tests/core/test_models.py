@@ -75,3 +75,28 @@ def test_lazy_batches_equal_in_memory_batches_and_cache_is_reused(small_set):
     a, b = eager.batch(idx, random=False), lazy.batch(idx, random=False)
     assert torch.allclose(a.ht, b.ht) and torch.allclose(a.ctf, b.ctf)
     assert preprocess(ps, pre.parent, log=lambda m: None) == pre
+
+
+def test_streamed_batches_are_read_one_ahead(small_set):
+    # while the trainer holds batch k, the reader thread reads batch k + 1
+    import threading
+    ps, pre = small_set
+    lazy = TiltSeriesData(ps, pre, lazy=True)
+    reads, read = threading.Semaphore(0), lazy._read_rows
+
+    def reading(rows, out):
+        reads.release()
+        return read(rows, out)
+    lazy._read_rows = reading
+    chunks = torch.arange(20).split(4)
+    for k, b in enumerate(lazy.batches(chunks, random=True, generator=torch.Generator().manual_seed(0))):
+        if k == 0:
+            assert reads.acquire(timeout=5)  # its own read
+        if k + 1 < len(chunks):  # held here: the next batch's read starts meanwhile
+            assert reads.acquire(timeout=5), f"batch {k + 1} was not read ahead"
+    # and they are the batches that batch() draws and reads, in order
+    streamed = lazy.batches(chunks, random=True, generator=torch.Generator().manual_seed(0))
+    again = torch.Generator().manual_seed(0)
+    for particles, b in zip(chunks, streamed):
+        ref = lazy.batch(particles, random=True, generator=again)
+        assert torch.equal(b.rows, ref.rows) and torch.equal(b.ht, ref.ht) and torch.equal(b.ctf, ref.ctf)
