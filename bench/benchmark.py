@@ -12,6 +12,7 @@ smoke check, ARI (VAE, 2 classes) or CC to the truth (NN) after those few epochs
   python bench/benchmark.py --preset gpu --cuda-graph  # the same with the step replayed as CUDA graphs
   python bench/benchmark.py --preset gpu --compile  # the same with the step compiled (inductor + CUDA graphs)
   python bench/benchmark.py --preset gpu --lazy     # the same with the images streamed from disk
+  python bench/benchmark.py --preset gpu --cuda-graph --fp32  # graphs without bf16 casts (TF32 matmuls)
   python bench/benchmark.py --preset memory         # lazy loading: peak RSS at N and 4N particles
   python bench/benchmark.py --preset boxes          # train_vae and train_nn at box 32/64/128 (small data)
 """
@@ -90,9 +91,10 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="train with --compile (one CUDA graph per step on GPUs)")
     ap.add_argument("--cuda-graph", action="store_true", help="train with --cuda-graph (step replayed as CUDA graphs)")
     ap.add_argument("--lazy", action="store_true", help="train with --lazy (images streamed from disk)")
+    ap.add_argument("--fp32", action="store_true", help="gpu preset: --no-amp (float32, TF32 matmuls) instead of bf16")
     args = ap.parse_args()
     root = Path(args.workdir or tempfile.mkdtemp(prefix="tomodrgn_bench_"))
-    amp = [] if (args.amp or args.preset == "gpu") else ["--no-amp"]
+    amp = [] if (args.amp or args.preset == "gpu") and not args.fp32 else ["--no-amp"]
     if args.cpu_amp:
         amp = ["--cpu-amp"]
     if args.compile:

@@ -2,6 +2,7 @@
 # What a session with a GPU lent should run for issue 6, one part per device call (each well under 10 min):
 #   bash bench/gpu_session.sh check             # bench/gpu_check.py: fast paths vs eager, ms per batch-1 step
 #   bash bench/gpu_session.sh bench [FLAGS]     # bench/benchmark.py --preset gpu [--cuda-graph | --compile]
+#                                               # [--fp32: float32 + TF32 instead of bf16 autocast]
 # Missing packages travel as wheels in .whl/ (see /work/.library/device/README.md); logs go to $OUT if set.
 set -uo pipefail
 cd "$(dirname "$0")/.."
