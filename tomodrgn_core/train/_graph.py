@@ -44,7 +44,7 @@ def batch_tensors(batch: Batch) -> tuple:
 class GraphedStep:
     """Calls like the TrainStep; replays CUDA graphs for full batches once captured.
 
-    ``make_graphed`` is torch.cuda.make_graphed_callables (tests pass a stand-in: capture needs a GPU)."""
+    ``make_graphed`` is torch.cuda.make_graphed_callables (tests also pass a fake one, to check the dispatch)."""
 
     def __init__(self, step: nn.Module, batch_size: int, log, make_graphed=None):
         self.step, self.batch_size, self.log = step, batch_size, log
