@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .. import physics as P
+from .._proc import proc_kib
 from ..errors import TomoDrgnInputError
 from ..io import _schema as S
 from ._preprocess import normalization_std, window_mask
@@ -35,14 +36,8 @@ def available_bytes(device: torch.device) -> int:
     """Free memory on the device: CUDA's free memory, or the host's MemAvailable (unknown: unlimited)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 2 ** 62
+    available = proc_kib("/proc/meminfo", "MemAvailable")
+    return available * 1024 if available is not None else 2 ** 62
 
 
 def choose_lazy(preprocessed_path, device, lazy: bool, log=lambda msg: None) -> bool:

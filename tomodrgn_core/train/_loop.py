@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import yaml
 
+from .._proc import proc_kib
 from ..errors import TomoDrgnInputError, one_line
 from ..data import TiltSeriesData, choose_lazy, preprocess, window_mask
 from ..io import load_particles
@@ -57,14 +58,8 @@ def peak_memory_mb(device: torch.device) -> float:
     report the parent's peak instead of its own."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    hwm = proc_kib("/proc/self/status", "VmHWM")
+    return (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
 def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
