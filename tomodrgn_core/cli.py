@@ -48,8 +48,10 @@ def main(argv=None) -> int:
     sub = argparse.ArgumentParser(prog=f"tomodrgn {name}", description=COMMANDS[name][1])
     module.add_args(sub)
     args = sub.parse_args(argv[1:])
+    from .io._star import guard_inputs
     try:
-        module.main(args)
+        with guard_inputs():  # no output may replace a file this command has read
+            module.main(args)
     except TomoDrgnInputError as err:
         print(f"tomodrgn {name}: error: {err}", file=sys.stderr)
         return 2

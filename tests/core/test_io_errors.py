@@ -122,3 +122,24 @@ def test_unparseable_and_unknown_star(tmp_path):
 def test_relion5_without_tomograms_star(tmp_path):
     shutil.copy(PARTICLES, tmp_path / "p.star")
     assert "tomograms STAR" in _err(tmp_path / "p.star", datadir=FIX)
+
+
+def test_commands_never_overwrite_their_own_inputs_even_with_force(tmp_path, capsys):
+    from tomodrgn_core.cli import main as cli
+    from tomodrgn_core.simulate import simulate_dataset
+    sim = simulate_dataset(tmp_path / "sim", n_particles=4, box=16, n_classes=1, snr=0.5, seed=0, max_tilt=9)
+    star = Path(sim["warp"])
+    stack = next(star.parent.glob("*.mrcs"))
+    before = star.read_bytes(), stack.read_bytes()
+    cases = [["downsample", str(star), "-D", "8", "-o", str(star), "--force"],            # the STAR and its .mrcs
+             ["backproject_voxel", str(star), "-o", str(star), "--force"],                # a volume over the STAR
+             ["downsample", str(star), "-D", "8", "-o", str(stack.with_suffix(".star")), "--force"]]  # .mrcs sibling
+    for argv in cases:
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "output would replace an input of this command" in err and "\n" not in err, err
+    assert (star.read_bytes(), stack.read_bytes()) == before
+    # an ordinary --force over an earlier output still works
+    out = tmp_path / "bp.mrc"
+    assert cli(["backproject_voxel", str(star), "-o", str(out)]) == 0
+    assert cli(["backproject_voxel", str(star), "-o", str(out), "--force"]) == 0

@@ -138,3 +138,17 @@ def test_subset_write_and_reread_relion5(ps, tmp_path):
     # relative paths: the new files stay valid next to each other
     rel = sub.write(tmp_path / "rel" / "x.star", relative_paths=True)
     assert load_particles(rel[0]).n_particles == 3 and load_particles(rel[2]).n_particles == 3
+
+
+def test_premultiplied_images_carry_ctf_squared_and_keep_their_sign(ps, tmp_path):
+    from tomodrgn_core.data import TiltSeriesData, preprocess
+    from tomodrgn_core.physics import image_sign
+    assert ps.table[S.CTF_PREMULTIPLIED].all()  # rlnCtfDataAreCtfPremultiplied 1 in every optics group
+    data = TiltSeriesData(ps, preprocess(ps, tmp_path, log=lambda m: None))
+    t = ps.table
+    one = compute_ctf(data.freqs.double(), *(t[c].to_numpy()[:3, None].squeeze(1) for c in
+                      (S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE, S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT)))
+    assert torch.allclose(data.ctf[:3].double(), one ** 2, atol=1e-5)  # the forward model: CTF^2 x volume
+    # inversion is for plain white-protein stacks; CTF^2 x volume is white already
+    assert (image_sign(True, t[S.CTF_PREMULTIPLIED].to_numpy()) == 1).all()
+    assert (image_sign(True, np.zeros(3, bool)) == -1).all() and (image_sign(False, np.zeros(3, bool)) == 1).all()

@@ -28,6 +28,44 @@ def test_decoder_is_hermitian_so_volumes_are_real_hartley():
     assert torch.allclose(f[1:, 1:, 1:], torch.flip(f[1:, 1:, 1:], dims=(0, 1, 2)).conj(), atol=1e-8)
 
 
+def _decoder_inputs(decoder, run):
+    """The decoder MLP's input features during ``run()``."""
+    seen = []
+    handle = decoder.net.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().float().clone()))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return torch.cat([x.reshape(-1, x.shape[-1]) for x in seen])
+
+
+def test_decoder_fourier_features_stay_float32_under_bf16_autocast():
+    # autocast runs matrix products in bf16: phases c . f of up to ~100 rad at box 128 would be off by up to 0.5 rad,
+    # and the decoder would be trained on features other than those it is evaluated on (volumes run in float32)
+    dec = FTPositionalDecoder(box=128, zdim=0, hidden=32, layers=2)
+    c = (torch.rand(4000, 3, generator=torch.Generator().manual_seed(1)) - 0.5)
+    ref = _decoder_inputs(dec, lambda: dec(c))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        amp = _decoder_inputs(dec, lambda: dec(c))
+    assert ref.dtype == torch.float32 and ref.abs().max() > 0.9
+    assert (amp - ref).abs().max() < 1e-5
+
+
+def test_training_step_poses_and_features_stay_float32_under_bf16_autocast(small_set):
+    from tomodrgn_core.models import build_model
+    from tomodrgn_core.train._loss import batch_loss
+    ps, pre = small_set
+    data = TiltSeriesData(ps, pre)
+    model = build_model(dict(box=data.D, window_points=len(data.coords), ntilts=data.n_sample, zdim=0, dec_dim=16,
+                             dec_layers=1))
+    b = data.batch(torch.arange(4), random=False)
+    run = lambda: batch_loss(model, b, data, 0.0)  # noqa: E731
+    ref = _decoder_inputs(model.decoder, run)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        amp = _decoder_inputs(model.decoder, run)
+    assert (amp - ref).abs().max() < 1e-5
+
+
 @pytest.mark.parametrize("pooling", POOLING)
 def test_pooling_variants(pooling):
     torch.manual_seed(0)

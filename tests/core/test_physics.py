@@ -75,3 +75,30 @@ def test_euler_matrix_round_trip_and_orthogonality():
     assert np.allclose(P.euler_to_matrix(back[:, 0], back[:, 1], back[:, 2]), m, atol=1e-9)
     # RELION: a pure tilt of 90 degrees maps the reference z axis onto image -x (row 0 = (0,0,-1))
     assert np.allclose(P.euler_to_matrix(0, 90, 0)[0], [0, 0, -1], atol=1e-12)
+
+
+def test_ctf_of_device_columns_copies_nothing_from_the_host():
+    # lazy training computes CTFs per batch on the GPU: a scalar default (phase shift, B-factor) turned into a
+    # device tensor there is a blocking host->device copy per batch. A meta device stands in for the GPU.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class HostCopies(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.found = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if str(func).startswith(("aten._to_copy", "aten.copy_")) and isinstance(args[0], torch.Tensor) \
+                    and args[0].device.type == "cpu" and out.device.type == "meta":
+                self.found.append(str(func))
+            return out
+
+    meta = dict(device="meta", dtype=torch.float32)
+    freqs, params = torch.empty(50, 2, **meta), [torch.empty(8, **meta) for _ in range(6)]
+    with HostCopies() as scan:
+        ctf = P.compute_ctf(freqs, *params)  # phase shift and B-factor left at their scalar defaults
+    assert ctf.shape == (8, 50) and scan.found == []
+    with HostCopies() as scan:
+        P.compute_ctf(freqs, *params[:3], torch.tensor([300.0]), *params[4:])  # a host column must move: seen
+    assert scan.found

@@ -52,14 +52,22 @@ def main(args) -> None:
     import mrcfile
     import numpy as np
 
-    from ..errors import TomoDrgnInputError
+    from ..errors import TomoDrgnInputError, one_line
+    from ..io._star import note_input
     from ..physics import euler_to_matrix
     from ..tiltseries import TiltGeometry, TomogramParticles, prepare_image_series, transforms_from_axis
     from ..tiltseries._files import check_length, read_columns, read_xf
 
     if not Path(args.stack).is_file():
         raise TomoDrgnInputError("tilt stack not found", path=args.stack, fix="give the raw tilt series file")
-    mrc = mrcfile.mmap(args.stack, mode="r", permissive=True)
+    note_input(args.stack)
+    try:
+        mrc = mrcfile.mmap(args.stack, mode="r", permissive=True)
+    except Exception as err:  # noqa: BLE001 - mrcfile raises many types on non-MRC files
+        raise TomoDrgnInputError(f"cannot read the tilt stack as MRC ({one_line(err)})", path=args.stack,
+                                 fix="give the raw tilt series (.mrc/.st)") from None
+    if mrc.data is None or mrc.data.ndim not in (2, 3):
+        raise TomoDrgnInputError("not an MRC image stack", path=args.stack, fix="give the raw tilt series (.mrc/.st)")
     stack = mrc.data if mrc.data.ndim == 3 else mrc.data[None]
     nt = stack.shape[0]
     apix = args.Apix or float(mrc.voxel_size.x)

@@ -95,6 +95,8 @@ class TiltSeriesData:
         f32 = dict(device=self.device, dtype=torch.float32)
         self.rot = torch.as_tensor(P.euler_to_matrix(t[S.ROT], t[S.TILT], t[S.PSI]), **f32)
         self.ctf_params = torch.as_tensor(np.array(t[CTF_COLUMNS], dtype=np.float64), **f32)
+        premultiplied = t[S.CTF_PREMULTIPLIED].to_numpy(bool)
+        self.premultiplied = torch.as_tensor(premultiplied, device=self.device) if premultiplied.any() else None
         self.dose = torch.as_tensor(np.array(t[S.DOSE], dtype=np.float64), **f32)
         self.tilt_weight = torch.as_tensor(np.array(t[S.TILT_WEIGHT], dtype=np.float64), **f32)
         # tilt draws and row indices live where the images do: on the host when they stream from disk (the rows
@@ -116,8 +118,7 @@ class TiltSeriesData:
         self.optimal_exposure_half = P.OPTIMAL_OVER_CRITICAL * ne                      # (Ph,) inf at k = 0
         self.inv_2ne_half = torch.where(torch.isinf(ne), torch.zeros_like(ne), 0.5 / ne)  # (Ph,) 0 at k = 0
         # in memory, the CTFs are computed once (as big as the images) instead of at every step
-        self.ctf = None if lazy else torch.cat([self._ctf(torch.arange(s, min(len(t), s + 4096), device=self.device))
-                                                for s in range(0, len(t), 4096)])
+        self.ctf = None if lazy else self._ctf_all(len(t))
         self.inference_rows = self._lowest_dose_rows(particle_set)
         self.pad_points: int | None = None  # static decoder padding (see max_kept_points); None: per batch
 
@@ -127,6 +128,13 @@ class TiltSeriesData:
         for s in range(0, len(mm), chunk):
             ht[s:s + chunk] = torch.from_numpy(mm[s:s + chunk] / np.float32(self.norm_std))
         return ht
+
+    def _ctf_all(self, n_rows: int, chunk: int = 4096) -> torch.Tensor:
+        """Every image's CTF, filled chunk by chunk into one tensor (a concatenation would hold two copies)."""
+        ctf = torch.empty((n_rows, len(self.freqs)), dtype=torch.float32, device=self.device)
+        for s in range(0, n_rows, chunk):
+            ctf[s:s + chunk] = self._ctf(torch.arange(s, min(n_rows, s + chunk), device=self.device))
+        return ctf
 
     def _lowest_dose_rows(self, particle_set) -> torch.Tensor:
         """(N, n) fixed tilt choice for inference: each particle's n lowest-exposure tilts."""
@@ -172,7 +180,8 @@ class TiltSeriesData:
 
     def _ctf(self, rows: torch.Tensor) -> torch.Tensor:
         p = self.ctf_params[rows]
-        return P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
+        ctf = P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
+        return P.recorded_ctf(ctf, None if self.premultiplied is None else self.premultiplied[rows])
 
     def sample_rows(self, particles: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""

@@ -1,6 +1,6 @@
 """Once-per-dataset preprocessing, cached on disk and reused by every later run and by analysis.
 
-Each tilt image is contrast-inverted (unless ``invert_data`` is False), shifted by -origin (so the
+Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), shifted by -origin (so the
 particle sits at the box centre), Hartley-transformed, and its values inside the circular window
 (radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
 """
@@ -27,8 +27,9 @@ def window_mask(D: int) -> torch.Tensor:
 def cache_key(particle_set, invert_data: bool) -> str:
     """Identifies a dataset's preprocessing: STAR path + mtime, row count, box, inversion."""
     st = os.stat(particle_set.star_path)
+    premultiplied = int(particle_set.table[S.CTF_PREMULTIPLIED].sum())  # (their sign is kept: see image_sign)
     stamp = json.dumps([str(Path(particle_set.star_path).resolve()), st.st_mtime_ns, len(particle_set.table),
-                        particle_set.box, bool(invert_data)])
+                        particle_set.box, bool(invert_data), premultiplied])
     return hashlib.sha1(stamp.encode()).hexdigest()[:12]
 
 
@@ -52,7 +53,7 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
     inside = window_mask(D)
     n = len(t)
     tmp = path.with_suffix(".partial.npy")
-    sign = -1.0 if invert_data else 1.0
+    sign = P.image_sign(invert_data, t[S.CTF_PREMULTIPLIED].to_numpy())
     shifts = t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(np.float64) / particle_set.pixel_size
     # plain sequential writes and unmapped stacks after each chunk: memory stays flat as the data grows
     with open(tmp, "wb") as f:
@@ -60,7 +61,7 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
                                                  "shape": (n, int(inside.sum()))})
         for s0 in range(0, n, chunk):
             rows = np.arange(s0, min(n, s0 + chunk))
-            img = torch.from_numpy(particle_set.images(rows)).to(torch.float64) * sign
+            img = torch.from_numpy(particle_set.images(rows)).to(torch.float64) * torch.from_numpy(sign[rows])[:, None, None]
             img = shift_images(img, -torch.from_numpy(np.ascontiguousarray(shifts[rows])))
             P.ht2_center(img).reshape(len(rows), -1)[:, inside].numpy().astype("<f4").tofile(f)
             particle_set.close_stacks()

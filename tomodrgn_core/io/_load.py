@@ -44,6 +44,8 @@ def load_particles(star_path, source_software: str = "auto", datadir=None, tomog
     _check_pixel_size(table, stack_star, rows)
     table[S.BOX] = check_stacks(table[S.IMAGE_PATH].to_numpy(dtype=object), table[S.IMAGE_INDEX].to_numpy(),
                                 stack_star, rows)
+    if S.CTF_PREMULTIPLIED not in table:
+        table[S.CTF_PREMULTIPLIED] = False
     return ParticleSet(table[S.ALL_COLUMNS], source, star_path, origin)
 
 

@@ -7,7 +7,7 @@ import mrcfile
 import numpy as np
 
 from ..errors import TomoDrgnInputError
-from ._star import check_writable
+from ._star import check_writable, note_input
 
 
 def write_volume(path, vol, pixel_size: float, overwrite: bool = True) -> Path:
@@ -33,6 +33,7 @@ def read_volume(path) -> tuple[np.ndarray, float]:
     path = Path(path)
     if not path.is_file():
         raise TomoDrgnInputError("volume not found", path=path, fix="check the path")
+    note_input(path)
     try:
         with mrcfile.open(path, mode="r", permissive=True) as mrc:
             if mrc.data is None:

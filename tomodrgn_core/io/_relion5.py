@@ -117,6 +117,8 @@ def read_relion5(particle_blocks: dict, particles_path, tomo_blocks: dict, tomog
     else:
         coords = np.full((n_part, 3), np.nan)
 
+    premultiplied = (df["rlnCtfDataAreCtfPremultiplied"].to_numpy(float) > 0.5 if "rlnCtfDataAreCtfPremultiplied" in df
+                     else np.zeros(n_part, bool))
     pieces = []
     for tomo in pd.unique(tomo_names):
         sel = rows[tomo_names == tomo]
@@ -154,6 +156,7 @@ def read_relion5(particle_blocks: dict, particles_path, tomo_blocks: dict, tomog
             S.AMP_CONTRAST: cval("rlnAmplitudeContrast"), S.PHASE_SHIFT: t["phase_shift"][f],
             S.DOSE: t["dose"][f], S.TILT_ANGLE: t["tilt_angle"][f], S.TILT_WEIGHT: t["tilt_weight"][f],
             S.COORD_X: coords[p, 0], S.COORD_Y: coords[p, 1], S.COORD_Z: coords[p, 2],
+            S.CTF_PREMULTIPLIED: premultiplied[p],
         }))
     table = pd.concat(pieces, ignore_index=True)
     table = table.sort_values([S.SOURCE_ROW, S.FRAME], kind="stable").reset_index(drop=True)

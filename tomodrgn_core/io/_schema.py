@@ -38,6 +38,10 @@ SOURCE_IMAGE_ROW = "source_image_row"  # int, 0-based row of this tilt image in 
 FRAME = "frame"                    # int, 0-based tilt frame of the tilt series (RELION 5: row of the
                                    # tomogram block and slice of the 2D stack); Warp: position in its group
 
-OPTIONAL = [COORD_X, COORD_Y, COORD_Z, SOURCE_ROW, SOURCE_IMAGE_ROW, FRAME]
+# bool, rlnCtfDataAreCtfPremultiplied: the image was multiplied by its CTF on export (WarpTools 2D stacks), so it
+# holds CTF^2 x signal; False where the source does not say
+CTF_PREMULTIPLIED = "ctf_premultiplied"
+
+OPTIONAL = [COORD_X, COORD_Y, COORD_Z, SOURCE_ROW, SOURCE_IMAGE_ROW, FRAME, CTF_PREMULTIPLIED]
 ALL_COLUMNS = REQUIRED + OPTIONAL
 SOURCES = ("warp", "cryosrpnt", "relion5")

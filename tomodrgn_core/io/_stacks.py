@@ -12,6 +12,7 @@ import mrcfile
 import numpy as np
 
 from ..errors import TomoDrgnInputError
+from ._star import note_input
 
 
 def stack_shapes(paths: np.ndarray, star_path, rows: np.ndarray) -> dict[str, tuple[int, int, int]]:
@@ -19,6 +20,7 @@ def stack_shapes(paths: np.ndarray, star_path, rows: np.ndarray) -> dict[str, tu
     shapes = {}
     uniq, first = np.unique(np.asarray(paths, dtype=object), return_index=True)
     for path, i in zip(uniq, first):
+        note_input(path)
         try:
             with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
                 h = mrc.header

@@ -1,6 +1,7 @@
 """Reading and writing STAR files with one-line errors instead of parser tracebacks."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -12,6 +13,27 @@ from ..errors import TomoDrgnInputError
 # 9 significant digits round-trip any float32 exactly
 FLOAT_FORMAT = "%.9g"
 
+# every file a command has read (STAR files, stacks, volumes): no writer may replace one, even when told to
+# overwrite (`-o particles.star --force` on the command's own input would destroy the user's data). Set up per
+# command by the CLI (guard_inputs); library callers that rewrite their own files are not second-guessed.
+_INPUTS: set[Path] | None = None
+
+
+@contextlib.contextmanager
+def guard_inputs():
+    """While a command runs: no output may replace a file it has read."""
+    global _INPUTS
+    _INPUTS = set()
+    try:
+        yield
+    finally:
+        _INPUTS = None
+
+
+def note_input(path: str | os.PathLike) -> None:
+    if _INPUTS is not None:
+        _INPUTS.add(Path(path).resolve())
+
 
 def read_star(path: str | os.PathLike) -> dict[str, pd.DataFrame | dict]:
     """All data blocks of a STAR file, keyed by block name (``data_NAME`` -> ``NAME``)."""
@@ -21,6 +43,7 @@ def read_star(path: str | os.PathLike) -> dict[str, pd.DataFrame | dict]:
                                  fix="check the path (relative paths are taken from the working directory)")
     if path.stat().st_size == 0:
         raise TomoDrgnInputError("STAR file is empty", path=path, fix="re-export the particles")
+    note_input(path)
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as err:  # the parser raises many different types on garbage
@@ -41,9 +64,12 @@ def write_star(path: str | os.PathLike, blocks: dict[str, pd.DataFrame | dict], 
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool) -> None:
+    if _INPUTS and Path(path).resolve() in _INPUTS:
+        raise TomoDrgnInputError("output would replace an input of this command", path=path,
+                                 fix="write to another file name (-o)")
     if Path(path).exists() and not overwrite:
         raise TomoDrgnInputError("output file already exists", path=path,
-                                 fix="choose another output name or pass overwrite=True")
+                                 fix="choose another output name, or allow replacing it (--force; filter_star: --overwrite)")
 
 
 def missing_columns_error(path, block: str, missing: list[str], fix: str) -> TomoDrgnInputError:

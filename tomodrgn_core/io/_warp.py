@@ -129,6 +129,6 @@ def read_warp(blocks: dict, star_path) -> pd.DataFrame:
         S.VISIBLE: np.ones(n, dtype=bool),
         S.COORD_X: coords[0], S.COORD_Y: coords[1], S.COORD_Z: coords[2],
         S.SOURCE_ROW: codes.astype(np.int64), S.SOURCE_IMAGE_ROW: order.astype(np.int64),
-        S.FRAME: frame.astype(np.int64),
+        S.FRAME: frame.astype(np.int64), S.CTF_PREMULTIPLIED: col("rlnCtfDataAreCtfPremultiplied") > 0.5,
     })
     return table

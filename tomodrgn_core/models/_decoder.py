@@ -29,10 +29,20 @@ class FTPositionalDecoder(nn.Module):
         self.register_buffer("half_space", torch.tensor(HALF_SPACE))
         self.net = mlp(2 * freqs.shape[0] + zdim, hidden, layers, 2)
 
+    def phases(self, coords: torch.Tensor) -> torch.Tensor:
+        """c . f in radians (no 2 pi: see the module docstring) for coords (..., 3) -> (..., n_features).
+
+        Three float32 multiply-adds, not a matrix product: autocast would run a product in bf16 (phase errors of
+        0.2-0.6 rad at box 64-128, features trained on differ from those evaluated) and TF32 still loses 0.01 rad;
+        the coordinates carry no gradient, so this costs no backward work either."""
+        c, f = coords.float(), self.freqs
+        return torch.addcmul(torch.addcmul(c[..., 0:1] * f[:, 0], c[..., 1:2], f[:, 1]), c[..., 2:3], f[:, 2])
+
     def _re_im(self, coords: torch.Tensor, z: torch.Tensor | None):
-        s = torch.where(coords @ self.half_space >= 0, 1.0, -1.0).to(coords.dtype)
-        c = coords * s[..., None]
-        k = c @ self.freqs.T  # radians, no 2 pi: see the module docstring
+        hs = self.half_space
+        # the half-space side, in float32 elementwise for the same reason as the phases
+        s = torch.where(coords[..., 0] * hs[0] + coords[..., 1] * hs[1] + coords[..., 2] * hs[2] >= 0, 1.0, -1.0)
+        k = self.phases(coords) * s[..., None]  # = phases(s * c): the mirror point's phases
         x = torch.cat([torch.sin(k), torch.cos(k)], -1)
         if self.zdim:
             x = torch.cat([x, z.expand(*x.shape[:-1], self.zdim).to(x.dtype)], -1)

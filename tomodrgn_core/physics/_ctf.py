@@ -29,6 +29,9 @@ def compute_ctf(freqs: torch.Tensor, defocus_u, defocus_v, defocus_angle, voltag
     dev, dt = freqs.device, freqs.dtype
 
     def col(v):
+        if np.ndim(v) == 0 and not (torch.is_tensor(v) and v.device == dev):
+            # a plain number: a tensor made from it on a GPU would be a blocking host->device copy at every call
+            return float(v)
         return torch.as_tensor(np.array(v, dtype=np.float64) if not torch.is_tensor(v) else v, device=dev, dtype=dt).unsqueeze(-1)
 
     dfu, dfv, dfang = col(defocus_u), col(defocus_v), col(defocus_angle) * (math.pi / 180)
@@ -41,6 +44,20 @@ def compute_ctf(freqs: torch.Tensor, defocus_u, defocus_v, defocus_angle, voltag
     ang = torch.atan2(y, x)
     df = 0.5 * (dfu + dfv + (dfu - dfv) * torch.cos(2 * (ang - dfang)))
     gamma = 2 * math.pi * (-0.5 * df * lam * s2 + 0.25 * cs_a * lam ** 3 * s2 * s2) - phase
-    ctf = torch.sqrt(1 - w * w) * torch.sin(gamma) - w * torch.cos(gamma)
+    ctf = (1 - w * w) ** 0.5 * torch.sin(gamma) - w * torch.cos(gamma)
     bf = col(bfactor)
-    return ctf * torch.exp(-bf / 4 * s2)
+    return ctf if isinstance(bf, float) and bf == 0.0 else ctf * torch.exp(-bf / 4 * s2)
+
+
+def recorded_ctf(ctf: torch.Tensor, premultiplied: torch.Tensor | None) -> torch.Tensor:
+    """The CTF factor an image carries: its CTF, or CTF^2 where it was multiplied by its CTF on export
+    (rlnCtfDataAreCtfPremultiplied 1, e.g. WarpTools 2D stacks). ``premultiplied``: (...,) bool or None (none)."""
+    return ctf if premultiplied is None else torch.where(premultiplied[..., None], ctf * ctf, ctf)
+
+
+def image_sign(invert_data: bool, premultiplied: np.ndarray) -> np.ndarray:
+    """(n,) +-1 per image that brings it to the forward model's sign (CTF x volume, protein dark at low
+    resolution): -1 for contrast-inverted (white-protein) stacks when ``invert_data``. CTF-premultiplied images
+    hold CTF^2 x volume, positive whatever the CTF's sign, so they are never flipped (WarpTools 2D stacks:
+    the flipped sign correlated -0.7 with WarpTools' own reconstruction, the kept one +0.7)."""
+    return np.where(np.asarray(premultiplied, bool), 1.0, -1.0 if invert_data else 1.0)

@@ -1,7 +1,8 @@
 """train_nn / train_vae: one loop for both (homogeneous = zdim 0, no encoder).
 
 Every epoch re-seeds the RNGs from (seed, epoch), so a run resumed from epoch k's checkpoint draws the
-same tilts, batches and noise as an uninterrupted run.
+same tilts, batches and noise as an uninterrupted run (with --cuda-graph, the same tilts and batches: the
+capture's warm-up passes draw latent noise of their own in the epoch that captures).
 """
 from __future__ import annotations
 
@@ -151,6 +152,14 @@ def train(args, zdim: int, dist=None) -> Path:
 
     ``dist``: a train.ddp.Distributed helper when running as one of several DDP processes.
     """
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    try:
+        return _train(args, zdim, dist)
+    finally:  # the TF32 switch is global: leave it as found for whatever runs next in this process
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def _train(args, zdim: int, dist=None) -> Path:
     outdir = Path(args.outdir)
     if getattr(args, "cuda_graph", False) and getattr(args, "compile", False):
         raise TomoDrgnInputError("--cuda-graph and --compile both given",
@@ -162,6 +171,9 @@ def train(args, zdim: int, dist=None) -> Path:
     outdir.mkdir(parents=True, exist_ok=True)
     log = RunLog(outdir / "run.log") if not dist or dist.rank == 0 else (lambda msg: None)
     device = dist.device if dist else pick_device(args.device)
+    if device.type == "cuda" and device.index is not None:
+        # CUDA graphs are captured on the current device: with --device cuda:1 that must be cuda:1, not cuda:0
+        torch.cuda.set_device(device)
     ps = load_particles(args.particles, args.source_software, args.datadir)
     if getattr(args, "ind", None):
         ps = ps.subset(np.asarray(pickle.load(open(args.ind, "rb")) if args.ind.endswith(".pkl") else np.load(args.ind)))

@@ -47,7 +47,8 @@ def batch_loss(model, batch, data, beta: "float | torch.Tensor", dose_mask: bool
     h_idx = order % Ph
     p_idx, m_idx = data.half[h_idx], data.mirror[h_idx]
     rot = batch.rot.reshape(T, 3, 3)
-    coords = torch.einsum("bmi,bmij->bmj", data.coords[p_idx], rot[t_idx])  # posed central-section points
+    # posed central-section points, c_j = sum_i c_i R_ij, elementwise: autocast would run a product in bf16
+    coords = (data.coords[p_idx][..., :, None] * rot[t_idx]).sum(-2)
     mu = logvar = None
     z = None
     if model.zdim:

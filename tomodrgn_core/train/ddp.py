@@ -6,6 +6,7 @@ the ranks together see every particle once and gradients are averaged by DDP at 
 """
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import socket
@@ -15,6 +16,8 @@ import torch.distributed as tdist
 import torch.multiprocessing as mp
 
 from ..errors import TomoDrgnInputError
+
+PROCESS_GROUP_TIMEOUT = datetime.timedelta(hours=2)
 
 
 class Distributed:
@@ -49,14 +52,16 @@ def _worker(rank: int, world: int, backend: str, port: int, args, zdim: int, fin
     from ._loop import train
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    tdist.init_process_group(backend, rank=rank, world_size=world)
+    if backend == "nccl":
+        device = torch.device("cuda", rank)
+        torch.cuda.set_device(device)  # before the process group: its barriers then use this rank's GPU
+    else:
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
+        device = torch.device("cpu")
+    # the other ranks wait in a barrier while rank 0 preprocesses the images: for a big dataset that takes
+    # longer than NCCL's 10-minute default timeout
+    tdist.init_process_group(backend, rank=rank, world_size=world, timeout=PROCESS_GROUP_TIMEOUT)
     try:
-        if backend == "nccl":
-            torch.cuda.set_device(rank)
-            device = torch.device("cuda", rank)
-        else:
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) // world))
-            device = torch.device("cpu")
         train(args, zdim, dist=Distributed(rank, world, device))
         finished[rank] = 1
         tdist.barrier()  # leave together: a peer's closed socket aborts a rank still inside a collective
