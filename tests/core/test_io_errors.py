@@ -50,6 +50,14 @@ def test_unreadable_stack(tmp_path):
     assert str(star) in msg and "row 1" in msg and "parts.mrcs" in msg
 
 
+def test_truncated_stack(tmp_path):
+    _, _, star = make_set(tmp_path)
+    stack = star.with_suffix(".mrcs")
+    stack.write_bytes(stack.read_bytes()[:-100])
+    msg = _err(star)
+    assert str(star) in msg and "row 1" in msg and "parts.mrcs is truncated" in msg
+
+
 def test_index_past_end_of_stack(tmp_path):
     _, _, star = make_set(tmp_path)
     bad = _rewrite(star, tmp_path / "bad.star",
@@ -117,6 +125,32 @@ def test_unparseable_and_unknown_star(tmp_path):
     assert "cannot tell the particle format" in _err(tmp_path / "other.star")
     assert "unknown source software" in _err(tmp_path / "other.star", source_software="dynamo")
     assert "not found" in _err(tmp_path / "missing.star")
+
+
+def test_text_in_a_number_column_names_row_and_value(tmp_path):
+    _, _, star = make_set(tmp_path)
+    bad = _rewrite(star, tmp_path / "bad.star",
+                   lambda d: d.astype({"rlnDefocusU": object}).assign(
+                       rlnDefocusU=d["rlnDefocusU"].astype(object).where(d.index != 4, "abc")))
+    msg = _err(bad)
+    assert str(bad) in msg and "row 5" in msg and "_rlnDefocusU is 'abc'" in msg
+
+
+def test_non_finite_values_name_their_row(tmp_path):
+    _, _, star = make_set(tmp_path)
+    bad = _rewrite(star, tmp_path / "bad.star", lambda d: d.assign(rlnAngleTilt=d["rlnAngleTilt"].where(d.index != 8, np.nan)))
+    msg = _err(bad)
+    assert str(bad) in msg and "row 9" in msg and "tilt is nan" in msg
+    # RELION 5: a per-tilt value in the tomograms STAR, reported at the first particle that uses it
+    for name in (PARTICLES.name, f"{PARTICLES.stem.replace('.star', '')}_optimisation_set.star"):
+        shutil.copy(FIX / name, tmp_path / name)
+    blocks = read_star(TOMOS)
+    tomo = next(k for k in blocks if k != "global")
+    blocks[tomo] = blocks[tomo].assign(rlnDefocusU=blocks[tomo]["rlnDefocusU"].astype(object).where(
+        blocks[tomo].index != 2, "n/a"))
+    write_star(tmp_path / TOMOS.name, blocks)
+    msg = _err(tmp_path / PARTICLES.name, datadir=FIX)
+    assert TOMOS.name in msg and "row 3" in msg and "'n/a'" in msg and f"data_{tomo}" in msg
 
 
 def test_relion5_without_tomograms_star(tmp_path):

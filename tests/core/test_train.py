@@ -179,6 +179,28 @@ def test_bad_load_and_mismatch_give_one_line_errors(tiny, vae_run, two_class, tm
     assert not (tmp_path / "v").exists()
 
 
+def test_bad_selection_and_output_paths_give_one_line_errors(tiny, vae_run, tmp_path, capsys):
+    text = tmp_path / "ind.txt"
+    text.write_text("0\n1\n99\n")
+    junk = tmp_path / "ind.pkl"
+    junk.write_bytes(b"garbage")
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros(0, dtype=np.int64))
+    afile = tmp_path / "a_file"
+    afile.write_text("user data")
+    cases = [(["--ind", str(text)], "row 3"), (["--ind", str(junk)], "ind.pkl"),
+             (["--ind", str(tmp_path / "none.pkl")], "none.pkl"), (["--ind", str(empty)], "empty"),
+             (["-o", str(afile)], "a_file")]
+    for extra, expected in cases:
+        out = ["-o", str(tmp_path / "run")] if extra[0] != "-o" else []
+        assert cli(["train_nn", str(tiny["warp"]), "-n", "1", "--dim", "8", "--layers", "1"] + out + extra) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert expected in err and "fix:" in err and len(err.splitlines()) == 1, err
+    assert afile.read_text() == "user data"
+    assert cli(["eval_vol", "--weights", str(vae_run / "weights.14.pkl"), "-o", str(afile), "-z", "0", "0"]) == 2
+    assert "a_file" in capsys.readouterr().err and afile.read_text() == "user data"
+
+
 def test_beta_control_and_schedules(tiny, tmp_path):
     from tomodrgn_core.data import TiltSeriesData, preprocess
     from tomodrgn_core.models import build_model

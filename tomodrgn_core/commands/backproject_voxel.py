@@ -31,8 +31,8 @@ def main(args) -> None:
         raise TomoDrgnInputError("output volume already exists", path=args.output, fix="pass --force or another -o")
     ps = load_particles(args.particles, args.source_software, args.datadir)
     if args.ind:
-        from ..analysis.selection import read_array
-        ps = ps.subset(read_array(args.ind).astype(np.int64))
+        from ..analysis.selection import indices_from_ind
+        ps = ps.subset(indices_from_ind(args.ind, ps.n_particles))
     rows = np.arange(len(ps.table))
     vol = backproject(ps.images(rows), ps.table, invert_data=not args.uninvert_data, ctf=not args.no_ctf,
                       dose_weight=args.recon_dose_weight, tilt_weight=args.recon_tilt_weight, device=args.device,

@@ -42,11 +42,27 @@ def load_particles(star_path, source_software: str = "auto", datadir=None, tomog
         origin = {"blocks": blocks, "image_block": image_block(blocks)}
     table[S.IMAGE_PATH] = resolve_stacks(table[S.IMAGE_PATH].to_numpy(dtype=object), stack_star, datadir, rows)
     _check_pixel_size(table, stack_star, rows)
+    _check_finite(table, stack_star, rows)
     table[S.BOX] = check_stacks(table[S.IMAGE_PATH].to_numpy(dtype=object), table[S.IMAGE_INDEX].to_numpy(),
                                 stack_star, rows)
     if S.CTF_PREMULTIPLIED not in table:
         table[S.CTF_PREMULTIPLIED] = False
     return ParticleSet(table[S.ALL_COLUMNS], source, star_path, origin)
+
+
+# canonical columns that must hold finite numbers (a NaN defocus gives an all-NaN map and a NaN loss, silently)
+FINITE_COLUMNS = [S.ROT, S.TILT, S.PSI, S.SHIFT_X, S.SHIFT_Y, S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE,
+                  S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT, S.DOSE, S.TILT_WEIGHT]
+
+
+def _check_finite(table, star_path, rows) -> None:
+    values = table[FINITE_COLUMNS].to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i, j = (int(k[0]) for k in np.nonzero(bad))
+        raise TomoDrgnInputError(f"{FINITE_COLUMNS[j]} is {values[i, j]} (not a finite number)", path=star_path,
+                                 row=int(rows[i]), fix="correct the value (RELION 5: per-tilt values live in the "
+                                                       "tomograms STAR), or remove the particle")
 
 
 def _check_pixel_size(table, star_path, rows) -> None:

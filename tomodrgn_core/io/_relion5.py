@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import TomoDrgnInputError
 from ..physics._rotations import euler_to_matrix, matrix_to_euler
 from . import _schema as S
-from ._star import missing_columns_error
+from ._star import check_numeric, missing_columns_error
 from ._warp import merged_rows, pixel_size
 
 MIRROR = np.diag([1.0, 1.0, -1.0])
@@ -72,6 +72,7 @@ def _per_tomo_columns(block: pd.DataFrame, path, tomo: str):
     missing = [c for c in TOMO_REQUIRED if c not in block.columns]
     if missing:
         raise missing_columns_error(path, tomo, missing, FIX)
+    check_numeric(block, path, tomo)
     R = np.stack([parse_vectors(block[c], path, 0, c, 4)[:, :3] for c in ("rlnTomoProjX", "rlnTomoProjY",
                                                                           "rlnTomoProjZ")], axis=1)
     n = len(block)
@@ -96,6 +97,7 @@ def read_relion5(particle_blocks: dict, particles_path, tomo_blocks: dict, tomog
     glob = tomo_blocks.get("global")
     if not isinstance(glob, pd.DataFrame) or "rlnTomoName" not in glob.columns:
         raise missing_columns_error(tomograms_path, "global", ["rlnTomoName"], FIX)
+    check_numeric(glob, tomograms_path, "global")
     glob = glob.set_index(glob["rlnTomoName"].astype(str))
 
     tomo_names = df["rlnTomoName"].astype(str).to_numpy(dtype=object)

@@ -6,6 +6,7 @@ copied to float32, so memory does not grow with the dataset.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import mrcfile
@@ -13,6 +14,9 @@ import numpy as np
 
 from ..errors import TomoDrgnInputError
 from ._star import note_input
+
+
+MODE_BYTES = {0: 1, 1: 2, 2: 4, 6: 2, 12: 2}  # MRC modes: int8, int16, float32, uint16, float16
 
 
 def stack_shapes(paths: np.ndarray, star_path, rows: np.ndarray) -> dict[str, tuple[int, int, int]]:
@@ -28,6 +32,7 @@ def stack_shapes(paths: np.ndarray, star_path, rows: np.ndarray) -> dict[str, tu
                     raise ValueError("no valid MRC header")
                 nx, ny, nz = int(h.nx), int(h.ny), int(h.nz)
                 mode = int(h.mode)
+                data_start = 1024 + int(h.nsymbt)
         except Exception as err:
             raise TomoDrgnInputError(f"image stack {path} is unreadable ({err})", path=star_path, row=int(rows[i]),
                                      fix="re-export or re-extract this particle's stack") from None
@@ -35,6 +40,12 @@ def stack_shapes(paths: np.ndarray, star_path, rows: np.ndarray) -> dict[str, tu
             raise TomoDrgnInputError(f"image stack {path} has an invalid header (nx={nx}, ny={ny}, nz={nz}, "
                                      f"mode={mode})", path=star_path, row=int(rows[i]),
                                      fix="re-export or re-extract this particle's stack")
+        need = data_start + nx * ny * nz * MODE_BYTES[mode]
+        size = os.path.getsize(path)
+        if size < need:  # e.g. an export or a copy cut short: the header promises more than the file holds
+            raise TomoDrgnInputError(f"image stack {path} is truncated ({size} bytes; its header describes {nz} "
+                                     f"images of {nx}x{ny}, {need} bytes)", path=star_path, row=int(rows[i]),
+                                     fix="re-export or copy the stack again")
         shapes[path] = (nz, ny, nx)
     return shapes
 

@@ -5,6 +5,7 @@ import contextlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import starfile
 
@@ -75,3 +76,27 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> None:
 def missing_columns_error(path, block: str, missing: list[str], fix: str) -> TomoDrgnInputError:
     return TomoDrgnInputError(f"data_{block} lacks required column(s) {', '.join('_' + c for c in missing)}",
                               path=path, row="header", fix=fix)
+
+
+# every STAR label the readers take as a number
+NUMERIC_LABELS = {
+    "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOriginX", "rlnOriginY", "rlnOriginXAngst", "rlnOriginYAngst",
+    "rlnOriginZAngst", "rlnDefocusU", "rlnDefocusV", "rlnDefocusAngle", "rlnVoltage", "rlnSphericalAberration",
+    "rlnAmplitudeContrast", "rlnPhaseShift", "rlnCtfBfactor", "rlnCtfScalefactor", "rlnImagePixelSize", "rlnPixelSize",
+    "rlnDetectorPixelSize", "rlnMagnification", "rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ",
+    "rlnCenteredCoordinateXAngst", "rlnCenteredCoordinateYAngst", "rlnCenteredCoordinateZAngst",
+    "rlnTomoSubtomogramRot", "rlnTomoSubtomogramTilt", "rlnTomoSubtomogramPsi", "rlnMicrographPreExposure",
+    "rlnTomoTiltSeriesPixelSize", "rlnCtfDataAreCtfPremultiplied", "rlnTomoNominalStageTiltAngle", "rlnTiltAngle",
+}
+
+
+def check_numeric(df: pd.DataFrame, path, block: str) -> None:
+    """A number column holding text (starfile then keeps it as strings) fails here, naming row and value."""
+    for c in NUMERIC_LABELS.intersection(df.columns):
+        if pd.api.types.is_numeric_dtype(df[c]):
+            continue
+        bad = pd.to_numeric(df[c], errors="coerce").isna() & df[c].notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise TomoDrgnInputError(f"_{c} is '{df[c].iloc[i]}', not a number (data_{block})", path=path, row=i + 1,
+                                     fix="correct the value, or remove the row")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import TomoDrgnInputError
 from . import _schema as S
-from ._star import missing_columns_error
+from ._star import check_numeric, missing_columns_error
 
 REQUIRED = ["rlnGroupName", "rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnDefocusU",
             "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast", "rlnCtfBfactor", "rlnCtfScalefactor"]
@@ -38,7 +38,10 @@ def merged_rows(blocks: dict, star_path) -> tuple[str, pd.DataFrame]:
     df = blocks[name]
     if len(df) == 0:
         raise TomoDrgnInputError(f"data_{name} has no rows", path=star_path, fix="re-export the particles")
+    check_numeric(df, star_path, name)
     optics = blocks.get("optics")
+    if isinstance(optics, pd.DataFrame):
+        check_numeric(optics, star_path, "optics")
     if isinstance(optics, pd.DataFrame) and "rlnOpticsGroup" in df.columns and "rlnOpticsGroup" in optics.columns:
         extra = [c for c in optics.columns if c not in df.columns or c == "rlnOpticsGroup"]
         merged = df.merge(optics[extra], on="rlnOpticsGroup", how="left", sort=False)

@@ -65,6 +65,8 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
     """Refuse to mix a new run into an old one; return the checkpoint to resume from, if any."""
+    if outdir.exists() and not outdir.is_dir():
+        raise TomoDrgnInputError("the output folder is a file", path=outdir, fix="give -o a folder name")
     if load:
         ckpt = latest_checkpoint(outdir) if load == "latest" else Path(load)
         if ckpt is None:
@@ -176,7 +178,11 @@ def _train(args, zdim: int, dist=None) -> Path:
         torch.cuda.set_device(device)
     ps = load_particles(args.particles, args.source_software, args.datadir)
     if getattr(args, "ind", None):
-        ps = ps.subset(np.asarray(pickle.load(open(args.ind, "rb")) if args.ind.endswith(".pkl") else np.load(args.ind)))
+        from ..analysis.selection import indices_from_ind
+        keep = indices_from_ind(args.ind, ps.n_particles)  # one-line errors naming the file and the bad entry
+        if not len(keep):
+            raise TomoDrgnInputError("the selection is empty", path=args.ind, fix="select at least one particle")
+        ps = ps.subset(keep)
     if ps.box % 2:
         raise TomoDrgnInputError(f"box size {ps.box} is odd", path=args.particles, fix="use an even box (tomodrgn downsample)")
     cache = Path(args.cache_dir) if args.cache_dir else outdir
