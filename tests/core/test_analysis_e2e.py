@@ -118,6 +118,9 @@ def test_convergence_nn_compares_successive_reconstructions(tmp_path, capsys):
     assert all(p["fsc_0.5_A"] >= 2 * apix - 1e-6 and p["cc"] > 0 and "ref_cc" in p for p in s["pairs"])
     assert_real_png(tmp_path / "cn" / "fsc_epochs.png")
     assert_real_png(tmp_path / "cn" / "resolution_epochs.png")
+    # the agreement with the reference is reported beside the verdict and plotted, epoch 0 included
+    assert f"Against the reference map: CC {s['pairs'][-1]['ref_cc']:.3f}" in s["verdict"]
+    assert_real_png(tmp_path / "cn" / "reference_cc_epochs.png")
     # clear one-line errors: a homogeneous run has no latent space; a reference of another box
     assert cli(["analyze", str(out), "-1", "--skip-vol"]) == 2
     assert "train_nn (homogeneous) run" in capsys.readouterr().err

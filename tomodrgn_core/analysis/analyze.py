@@ -28,7 +28,7 @@ def _ground_truth_outputs(cl: Clusters, truth: np.ndarray, folder: Path) -> dict
     classes = np.union1d(np.unique(truth), np.unique(cl.labels))
     np.savetxt(folder / "confusion_matrix.csv", cm, fmt="%d", delimiter=",",
                header="rows: true classes, columns: clusters; labels " + " ".join(map(str, classes)))
-    plots.heatmap(cm, folder / "confusion_matrix.png", "cluster", "true class", f"{cl.method} vs ground truth")
+    plots.confusion(cm, classes, folder / "confusion_matrix.png", f"{cl.method} vs ground truth")
     res = {"ari": adjusted_rand_index(truth, cl.labels), "labels": classes.tolist(), "confusion_matrix": cm.tolist()}
     (folder / "ground_truth.json").write_text(json.dumps(res, indent=1))
     return res

@@ -107,17 +107,49 @@ def lines(x, ys: dict, path, xlabel: str = "", ylabel: str = "", title: str = ""
 
 
 def loss_curve(losses: dict, path) -> Path:
-    ys = {k: losses[k] for k in ("loss", "mse", "kld") if k in losses}
-    return lines(losses["epoch"], ys, path, xlabel="epoch", ylabel="loss", title="training loss", logy=True)
+    """Loss and MSE on a linear axis (their fall is what matters); the VAE's KLD, on another scale, beside them."""
+    epoch = np.asarray(losses["epoch"])
+    kld = np.asarray(losses.get("kld", []), dtype=float)
+    vae = kld.size and np.any(kld != 0)
+    fig = _figure(9.0 if vae else 5.0, 4.0)
+    ax = fig.add_subplot(1, 2 if vae else 1, 1)
+    marker = "." if len(epoch) < 30 else None
+    ax.plot(epoch, losses["loss"], label="loss (minimised)", marker=marker)
+    if vae:  # in train_nn the MSE is the loss itself
+        ax.plot(epoch, losses["mse"], label="reconstruction MSE", ls="--", marker=marker)
+        ax.legend(fontsize=7)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per particle")
+    ax.set_title("training loss")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if vae:
+        ax2 = fig.add_subplot(1, 2, 2)
+        ax2.plot(epoch, kld, color="tab:green", marker=marker)
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("KL divergence (nats, unweighted)")
+        ax2.set_title("latent KLD")
+        ax2.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path)
 
 
-def heatmap(matrix: np.ndarray, path, xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
-    fig = _figure()
+def confusion(matrix: np.ndarray, labels, path, title: str = "") -> Path:
+    """Counts of true classes (rows) per cluster (columns), written in the cells; empty rows/columns left out
+    (k-means with 20 clusters against 2 true classes is 2 rows, not 20)."""
+    m, labels = np.asarray(matrix), np.asarray(labels)
+    rows, cols = np.flatnonzero(m.sum(1)), np.flatnonzero(m.sum(0))
+    m = m[np.ix_(rows, cols)]
+    fig = _figure(max(4.0, 1.0 + 0.45 * len(cols)), max(3.0, 1.2 + 0.45 * len(rows)))
     ax = fig.add_subplot()
-    im = ax.imshow(np.asarray(matrix), cmap="Blues", aspect="auto")
-    fig.colorbar(im, ax=ax)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    im = ax.imshow(m, cmap="Blues", vmin=0, aspect="auto")
+    fig.colorbar(im, ax=ax, label="particles")
+    ax.set_xticks(range(len(cols)), [str(v) for v in labels[cols]], fontsize=7)
+    ax.set_yticks(range(len(rows)), [str(v) for v in labels[rows]], fontsize=7)
+    if m.size <= 900:
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.6 * max(1, m.max()) else "black")
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("true class")
     ax.set_title(title)
     return _save(fig, path)
 
