@@ -61,3 +61,21 @@ def test_extract_particles_rejects_a_short_transform_file(tmp_path):
     (tmp_path / "TS_01.xf").write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(TomoDrgnInputError, match="TS_01.xf"):
         run([str(tmp_path / "TS_01.mrc"), *argv, "-o", str(tmp_path / "p.star")])
+
+
+def test_extract_particles_guards_the_raw_tilt_series_and_its_arguments(tmp_path):
+    from tomodrgn_core.cli import main as cli
+    sim = simulate_tomogram_tilt_series(n_particles=1, tomo_shape=(128, 128, 32), box=BOX, seed=6, tilt_step=20)
+    argv = write_inputs(sim, tmp_path)
+    raw = tmp_path / "TS_01.mrc"
+    raw.rename(tmp_path / "TS_01.mrcs")  # a raw stack named like the output's implicit image stack
+    raw = tmp_path / "TS_01.mrcs"
+    before = raw.read_bytes()
+    # -o TS_01.star writes its images to TS_01.mrcs: the user's tilt series, even with --force
+    assert cli(["extract_particles", str(raw), *argv, "-o", str(tmp_path / "TS_01.star"), "--force"]) == 2
+    assert raw.read_bytes() == before
+    with pytest.raises(TomoDrgnInputError, match="binning 5"):
+        run([str(raw), *argv, "--bin", "5", "-o", str(tmp_path / "b.star")])
+    (tmp_path / "text.mrc").write_text("not a stack")
+    with pytest.raises(TomoDrgnInputError, match="text.mrc"):
+        run([str(tmp_path / "text.mrc"), *argv, "-o", str(tmp_path / "c.star")])

@@ -201,6 +201,24 @@ def test_bad_selection_and_output_paths_give_one_line_errors(tiny, vae_run, tmp_
     assert "a_file" in capsys.readouterr().err and afile.read_text() == "user data"
 
 
+def test_volume_command_arguments_are_checked_before_any_work(vae_run, tmp_path, capsys):
+    w, z = str(vae_run / "weights.14.pkl"), str(vae_run / "z.14.train.pkl")  # box 32
+    one = tmp_path / "one.npy"
+    np.save(one, np.zeros((1, 2), np.float32))
+    cases = [(["eval_vol", "--weights", w, "-o", str(tmp_path / "a"), "-z", "0", "0", "-d", "64"], "--downsample 64"),
+             (["eval_vol", "--weights", w, "-o", str(tmp_path / "b"), "-z", "0", "0", "--Apix", "-1"], "--Apix -1"),
+             (["pc_traversal", z, "-o", str(tmp_path / "c"), "--lim", "-10", "150"], "--lim -10 150"),
+             (["pc_traversal", z, "-o", str(tmp_path / "d"), "-n", "0"], "-n 0"),
+             (["graph_traversal", z, "--anchors", "0", "5", "-o", str(tmp_path / "e"), "--max-neighbors", "0",
+               "--avg-neighbors", "0"], "--avg-neighbors 0"),
+             (["graph_traversal", str(one), "--anchors", "0", "0", "-o", str(tmp_path / "f")], "one.npy")]
+    for argv, expected in cases:
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert expected in err and "fix:" in err and len(err.splitlines()) == 1, err
+        assert not list(tmp_path.glob("?/*.mrc")), argv  # nothing made
+
+
 def test_beta_control_and_schedules(tiny, tmp_path):
     from tomodrgn_core.data import TiltSeriesData, preprocess
     from tomodrgn_core.models import build_model

@@ -40,12 +40,10 @@ class VolumeMaker:
 def volume_maker(weights_or_workdir, epoch: int = -1, device=None, downsample: int | None = None,
                  Apix: float | None = None, flip: bool = False, invert: bool = False) -> VolumeMaker:
     """A VolumeMaker for a trained model (``workdir`` + epoch, or a weights.<epoch>.pkl path)."""
-    from ..evaluation import generate_volumes, load_model, volume_pixel_size
+    from ..evaluation import check_volume_args, generate_volumes, load_model, volume_pixel_size
 
     model, cfg = load_model(weights_or_workdir, epoch=epoch, device=device)
-    if downsample and (downsample > cfg["model"]["box"] or downsample % 2):
-        raise TomoDrgnInputError(f"--downsample {downsample} must be even and at most the training box "
-                                 f"{cfg['model']['box']}", fix="choose a smaller even box")
+    check_volume_args(cfg, downsample, Apix)
 
     def fn(z):
         return generate_volumes(model, cfg, z if cfg["model"]["zdim"] else None, box=downsample, flip=flip,

@@ -22,9 +22,10 @@ def main(args) -> None:
     from pathlib import Path
 
     from ..analysis.rundir import read_z
-    from ..evaluation import generate_volumes, load_model, volume_pixel_size, write_volumes
+    from ..evaluation import check_volume_args, generate_volumes, load_model, volume_pixel_size, write_volumes
 
     model, cfg = load_model(args.weights, epoch=args.epoch, device=args.device)
+    check_volume_args(cfg, args.downsample, args.Apix)
     z = None
     if cfg["model"]["zdim"]:
         z = read_z(args.zfile) if args.zfile else ([args.z] if args.z else None)

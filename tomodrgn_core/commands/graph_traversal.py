@@ -24,8 +24,15 @@ def main(args) -> None:
     from ..analysis.rundir import read_z
     from ..analysis.trajectories import graph_path
     from ..analysis.cli_volume_args import maker_from_args
+    from ..errors import TomoDrgnInputError
 
+    if args.avg_neighbors < 1 or args.max_neighbors < args.avg_neighbors:
+        raise TomoDrgnInputError(f"--avg-neighbors {args.avg_neighbors} / --max-neighbors {args.max_neighbors}",
+                                 fix="use 1 <= --avg-neighbors <= --max-neighbors (defaults 5 and 10)")
     z = read_z(args.zfile)
+    if len(z) < 2:
+        raise TomoDrgnInputError(f"{len(z)} particle(s) in the latent file: no graph to walk", path=args.zfile,
+                                 fix="give the z file of a whole training run")
     path = graph_path(z, args.anchors, args.avg_neighbors, args.max_neighbors)
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)

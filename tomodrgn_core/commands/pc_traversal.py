@@ -26,7 +26,13 @@ def main(args) -> None:
     from ..analysis.rundir import read_z
     from ..analysis.trajectories import pc_traversal
     from ..analysis.cli_volume_args import maker_from_args
+    from ..errors import TomoDrgnInputError
 
+    lo, hi = args.lim
+    if not 0 <= lo < hi <= 100:
+        raise TomoDrgnInputError(f"--lim {lo:g} {hi:g}: percentiles must rise within 0..100", fix="e.g. --lim 5 95")
+    if args.n < 2:
+        raise TomoDrgnInputError(f"-n {args.n}: a traversal needs at least 2 points", fix="e.g. -n 10")
     z = read_z(args.zfile)
     pca = run_pca(z)
     maker = maker_from_args(args)

@@ -110,9 +110,19 @@ def embed_particles(model, config, particle_set, batch_size: int = 64, device=No
     return embed(model, data, batch_size)
 
 
+def check_volume_args(config, downsample: int | None, Apix: float | None) -> None:
+    """-d/--downsample and --Apix of the volume commands, checked before any volume is made."""
+    box = config["model"]["box"]
+    if downsample is not None and (downsample <= 0 or downsample > box or downsample % 2):
+        raise TomoDrgnInputError(f"--downsample {downsample} must be even and at most the training box {box}",
+                                 fix="choose a smaller even box (Fourier cropping cannot add resolution)")
+    if Apix is not None and Apix <= 0:
+        raise TomoDrgnInputError(f"--Apix {Apix} is not a pixel size", fix="give a positive A/px, or leave it out")
+
+
 def volume_pixel_size(config, box: int | None = None) -> float:
     D = config["model"]["box"]
     return float(config["dataset"]["pixel_size"]) * D / (box or D)
 
 
-__all__ = ["load_model", "generate_volumes", "write_volumes", "embed_particles", "volume_pixel_size"]
+__all__ = ["load_model", "generate_volumes", "write_volumes", "embed_particles", "volume_pixel_size", "check_volume_args"]

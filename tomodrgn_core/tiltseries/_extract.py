@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import TomoDrgnInputError
 from ..physics.resample import fourier_crop_2d
 
 
@@ -45,9 +46,11 @@ def extract_particle_tilts(tilt_stack, positions: np.ndarray, box: int, binning:
     pos = np.asarray(positions, float)
     n, nt, _ = pos.shape
     if tilt_stack.shape[0] != nt:
-        raise ValueError(f"{nt} tilts in positions but {tilt_stack.shape[0]} images in the tilt stack")
-    if binning < 1 or box % binning:
-        raise ValueError(f"box {box} is not a multiple of binning {binning}")
+        raise TomoDrgnInputError(f"{nt} tilts in positions but {tilt_stack.shape[0]} images in the tilt stack",
+                                 fix="give one tilt angle (and one transform) per image of the stack")
+    if binning < 1 or box % binning or (box // binning) % 2:
+        raise TomoDrgnInputError(f"box {box} with binning {binning}: the particle box must divide into an even "
+                                 "binned box", fix="e.g. -D 64 with --bin 1, 2 or 4")
     H, W = tilt_stack.shape[1:]
     centre = np.rint(pos).astype(np.int64)
     origins = pos - centre
