@@ -31,6 +31,17 @@ COMMANDS = {
 }
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tomodrgn", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,7 +56,8 @@ def main(argv=None) -> int:
         _parser().parse_args(argv[:1] or ["--help"])
     name = argv[0]
     module = importlib.import_module(COMMANDS[name][0])
-    sub = argparse.ArgumentParser(prog=f"tomodrgn {name}", description=COMMANDS[name][1])
+    sub = argparse.ArgumentParser(prog=f"tomodrgn {name}", description=COMMANDS[name][1],
+                                  formatter_class=DefaultsHelpFormatter)
     module.add_args(sub)
     args = sub.parse_args(argv[1:])
     from .io._star import guard_inputs

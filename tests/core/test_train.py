@@ -219,6 +219,21 @@ def test_volume_command_arguments_are_checked_before_any_work(vae_run, tmp_path,
         assert not list(tmp_path.glob("?/*.mrc")), argv  # nothing made
 
 
+def test_progress_within_epochs_and_time_left(tiny, tmp_path, monkeypatch):
+    from tomodrgn_core.train import _loop
+    monkeypatch.setattr(_loop, "PROGRESS_EVERY_S", 0.0)  # a note after every batch, as a long epoch gets each minute
+    assert cli(["train_vae", str(tiny["warp"]), "-o", str(tmp_path / "v"), "-n", "2"] + TINY_VAE) == 0
+    log = (tmp_path / "v" / "run.log").read_text().splitlines()
+    notes = [l for l in log if "to the end of the epoch" in l]
+    assert [l.split("[")[1].split("]")[0] for l in notes] == ["8/24", "16/24"] * 2
+    epochs = [l for l in log if " epoch " in l and ": loss" in l]
+    assert "left" in epochs[0] and "left" not in epochs[1] and "kld" in epochs[0]
+    assert cli(["train_nn", str(tiny["warp"]), "-o", str(tmp_path / "n"), "-n", "1", "--dim", "8", "--layers", "1",
+                "--device", "cpu"]) == 0
+    line = next(l for l in (tmp_path / "n" / "run.log").read_text().splitlines() if "epoch 0: loss" in l)
+    assert "kld" not in line and "mse" not in line  # train_nn's loss is its MSE: said once
+
+
 def test_beta_control_and_schedules(tiny, tmp_path):
     from tomodrgn_core.data import TiltSeriesData, preprocess
     from tomodrgn_core.models import build_model

@@ -17,7 +17,7 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int, default_lr_sche
                         f"last epoch of -n, which lets the model settle instead of jittering on the noise "
                         f"(default here: {default_lr_schedule})")
     p.add_argument("--wd", type=float, default=0.0, help="AdamW weight decay")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (weights, batches, tilt draws)")
     p.add_argument("--checkpoint", type=int, default=1, help="checkpoint every N epochs")
     p.add_argument("--log-interval", type=int, default=0, help="log every N particles within an epoch (0: per epoch)")
     p.add_argument("--load", default=None, help="weights.<epoch>.pkl to resume from, or 'latest'")

@@ -4,7 +4,7 @@ import argparse
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--outdir", required=True, help="output folder")
-    p.add_argument("-n", "--n-particles", type=int, default=200)
+    p.add_argument("-n", "--n-particles", type=int, default=200, help="particles")
     p.add_argument("-D", "--box", type=int, default=32, help="box size (px)")
     p.add_argument("--Apix", type=float, default=8.0, help="pixel size (A)")
     p.add_argument("--n-classes", type=int, default=2, help="discrete classes (class k adds k domains)")
@@ -13,14 +13,15 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--structural-snr", type=float, default=None,
                    help="part of the noise added before the CTF (signal/structural-noise variance); default off")
     p.add_argument("--n-tomos", type=int, default=2, help="tomograms (each its own defocus series)")
-    p.add_argument("--max-tilt", type=float, default=60.0)
-    p.add_argument("--tilt-step", type=float, default=3.0)
+    p.add_argument("--max-tilt", type=float, default=60.0, help="highest stage tilt (degrees); the scheme is +-max")
+    p.add_argument("--tilt-step", type=float, default=3.0, help="tilt increment (degrees), dose-symmetric order")
     p.add_argument("--dose-per-tilt", type=float, default=3.0, help="e/A^2 per tilt")
     p.add_argument("--drop-tilts", type=int, default=0, help="tilts removed at random per particle")
     p.add_argument("--max-shift", type=float, default=0.0,
                    help="max particle offset per axis (px); tilt images get its projection as origin")
-    p.add_argument("--layout", choices=["warp", "relion5", "both"], default="warp")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layout", choices=["warp", "relion5", "both"], default="warp",
+                   help="files written: a Warp/M image-series STAR, a RELION 5 optimisation set, or both")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
 

@@ -7,13 +7,14 @@ from ._train_args import add_common, set_threads
 def add_args(p: argparse.ArgumentParser) -> None:
     add_common(p, default_dec_dim=256)
     p.add_argument("--zdim", type=int, default=128, help="latent dimension")
-    p.add_argument("--enc-dim-A", type=int, default=256)
-    p.add_argument("--enc-layers-A", type=int, default=3)
+    p.add_argument("--enc-dim-A", type=int, default=256, help="width of encoder A (applied to each tilt image)")
+    p.add_argument("--enc-layers-A", type=int, default=3, help="hidden layers of encoder A")
     p.add_argument("--out-dim-A", type=int, default=128, help="intermediate (per-tilt) encoding size")
-    p.add_argument("--enc-dim-B", type=int, default=256)
-    p.add_argument("--enc-layers-B", type=int, default=3)
+    p.add_argument("--enc-dim-B", type=int, default=256, help="width of encoder B (pooled tilts -> z)")
+    p.add_argument("--enc-layers-B", type=int, default=3, help="hidden layers of encoder B")
     p.add_argument("--pooling-function", default="concatenate",
-                   choices=["concatenate", "max", "mean", "median", "set_encoder"])
+                   choices=["concatenate", "max", "mean", "median", "set_encoder"],
+                   help="how the per-tilt encodings are combined")
     p.add_argument("--beta", type=float, default=None,
                    help="KLD weight (default 1/zdim, scaled by 1/(D^2 ntilts)); the KLD target with --beta-control")
     p.add_argument("--beta-control", type=float, default=None,

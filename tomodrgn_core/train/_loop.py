@@ -41,6 +41,14 @@ class RunLog:
             f.write(line + "\n")
 
 
+PROGRESS_EVERY_S = 60.0  # progress lines within an epoch, when no --log-interval is given
+
+
+def format_duration(seconds: float) -> str:
+    m = int(round(seconds / 60))
+    return f"{seconds:.0f} s" if seconds < 90 else (f"{m} min" if m < 90 else f"{m // 60} h {m % 60:02d} min")
+
+
 def pick_device(requested: str | None) -> torch.device:
     if requested and requested != "auto":
         dev = torch.device(requested)
@@ -265,6 +273,7 @@ def _train(args, zdim: int, dist=None) -> Path:
     if graph_step:
         runner = GraphedStep(step, bs, log)
     rank0 = not dist or dist.rank == 0
+    epoch_secs = []  # for the time left
     for epoch in range(start, args.num_epochs):
         torch.manual_seed(args.seed * 100003 + epoch)
         perm = torch.randperm(ps.n_particles, device="cpu")
@@ -274,7 +283,7 @@ def _train(args, zdim: int, dist=None) -> Path:
         rank = dist.rank if dist else 0
         torch.manual_seed(args.seed * 100003 + epoch + 7919 * rank)  # noise and tilt draws per rank
         gen = torch.Generator(device=data.index_device).manual_seed(args.seed * 100003 + epoch + 7919 * rank)
-        t0 = time.perf_counter()
+        t0 = next_note = time.perf_counter()
         tot = torch.zeros(3, device=device)
         starts = range(0, len(perm), bs)
         for bi, (s0, b) in enumerate(zip(starts, data.batches((perm[s0:s0 + bs] for s0 in starts), True, gen))):
@@ -293,6 +302,13 @@ def _train(args, zdim: int, dist=None) -> Path:
             tot += torch.stack([loss.detach(), mse.detach(), kld.detach()]) * n_b
             if rank0 and args.log_interval and (bi + 1) % max(1, args.log_interval // bs) == 0:
                 log(f"  epoch {epoch} [{s0 + n_b}/{len(perm)}] loss {loss.item():.5f}")
+            elif rank0 and not args.log_interval and time.perf_counter() - next_note > PROGRESS_EVERY_S \
+                    and s0 + n_b < len(perm):
+                # a long epoch says where it is once a minute (no loss value: reading it would wait for the GPU)
+                done, spent = s0 + n_b, time.perf_counter() - t0
+                log(f"  epoch {epoch} [{done}/{len(perm)}] {spent:.0f} s, about {spent * (len(perm) - done) / done:.0f} s "
+                    "to the end of the epoch")
+                next_note = time.perf_counter()
         n_seen = torch.tensor(float(len(perm)), device=device)
         if dist:
             tot, n_seen = dist.all_sum(tot), dist.all_sum(n_seen)
@@ -302,9 +318,12 @@ def _train(args, zdim: int, dist=None) -> Path:
         loss, mse, kld = (tot / n_seen).tolist()
         rate = float(n_seen) / secs
         last = epoch == args.num_epochs - 1
+        epoch_secs.append(secs)
         if rank0:
-            log(f"epoch {epoch}: loss {loss:.5f} mse {mse:.5f} kld {kld:.4f} | {secs:.2f} s, {rate:.1f} particles/s, "
-                f"peak memory {peak_memory_mb(device):.0f} MB")
+            terms = f"loss {loss:.5f} mse {mse:.5f} kld {kld:.4f}" if zdim else f"loss {loss:.5f}"  # train_nn: loss = mse
+            left = (args.num_epochs - epoch - 1) * float(np.median(epoch_secs))
+            log(f"epoch {epoch}: {terms} | {secs:.2f} s, {rate:.1f} particles/s, peak memory "
+                f"{peak_memory_mb(device):.0f} MB" + (f", about {format_duration(left)} left" if left else ""))
             with open(losses_csv, "a") as f:
                 f.write(f"{epoch},{loss:.8g},{mse:.8g},{kld:.8g},{secs:.4f},{rate:.3f}\n")
             if last or (args.checkpoint and (epoch + 1) % args.checkpoint == 0):
