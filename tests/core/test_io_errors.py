@@ -106,7 +106,9 @@ def test_nan_pixels_found_lazily_naming_stack_and_slice(tmp_path):
     with pytest.raises(TomoDrgnInputError) as info:
         ps.images(np.arange(8))
     msg = str(info.value)
-    assert "nan.mrcs" in msg and "slice 5" in msg and "row 4" in msg and "NaN" in msg and "fix:" in msg
+    # the STAR row that points at the bad image (image 5 is data row 5 of nan.star), and the STAR file itself
+    assert "nan.mrcs" in msg and "slice 5" in msg and "row 5" in msg and "NaN" in msg and "fix:" in msg
+    assert msg.startswith(str(star))
 
 
 def test_empty_files(tmp_path):

@@ -190,7 +190,7 @@ def test_bad_selection_and_output_paths_give_one_line_errors(tiny, vae_run, tmp_
     afile.write_text("user data")
     cases = [(["--ind", str(text)], "row 3"), (["--ind", str(junk)], "ind.pkl"),
              (["--ind", str(tmp_path / "none.pkl")], "none.pkl"), (["--ind", str(empty)], "empty"),
-             (["-o", str(afile)], "a_file")]
+             (["-o", str(afile)], "a_file"), (["-n", "0"], "-n 0")]
     for extra, expected in cases:
         out = ["-o", str(tmp_path / "run")] if extra[0] != "-o" else []
         assert cli(["train_nn", str(tiny["warp"]), "-n", "1", "--dim", "8", "--layers", "1"] + out + extra) == 2, extra
@@ -211,7 +211,8 @@ def test_volume_command_arguments_are_checked_before_any_work(vae_run, tmp_path,
              (["pc_traversal", z, "-o", str(tmp_path / "d"), "-n", "0"], "-n 0"),
              (["graph_traversal", z, "--anchors", "0", "5", "-o", str(tmp_path / "e"), "--max-neighbors", "0",
                "--avg-neighbors", "0"], "--avg-neighbors 0"),
-             (["graph_traversal", str(one), "--anchors", "0", "0", "-o", str(tmp_path / "f")], "one.npy")]
+             (["graph_traversal", str(one), "--anchors", "0", "0", "-o", str(tmp_path / "f")], "one.npy"),
+             (["analyze", str(vae_run), "-5", "--skip-vol", "-o", str(tmp_path / "g")], "epoch -5")]
     for argv, expected in cases:
         assert cli(argv) == 2, argv
         err = capsys.readouterr().err.strip()

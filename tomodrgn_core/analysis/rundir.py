@@ -26,8 +26,11 @@ def resolve_epoch(workdir, epoch: int, pattern: str = r"z\.(\d+)\.train\.pkl") -
     if not found:
         raise TomoDrgnInputError("no saved epochs in this folder", path=workdir,
                                  fix="give the -o folder of a finished train_vae/train_nn run")
-    if epoch is None or epoch < 0:
+    if epoch is None or epoch == -1:
         return found[-1]
+    if epoch < 0:
+        raise TomoDrgnInputError(f"epoch {epoch}: give a saved epoch (0-based) or -1 for the last", path=workdir,
+                                 fix=f"saved: {', '.join(map(str, found))}")
     if epoch not in found:
         raise TomoDrgnInputError(f"epoch {epoch} was not saved (saved: {', '.join(map(str, found))})", path=workdir,
                                  fix="pick a saved epoch (numbered from 0), or -1 for the last")

@@ -61,7 +61,7 @@ def relion5_files(star_path, blocks: dict, tomograms_star=None) -> tuple[Path, d
         for key in ("rlnTomoParticlesFile", "rlnTomoTomogramsFile"):
             if key not in opt and not (key == "rlnTomoTomogramsFile" and tomograms_star):
                 raise TomoDrgnInputError(f"optimisation set lacks _{key}", path=star_path, row="header",
-                                         fix="add the line or give the particles STAR with tomograms_star")
+                                         fix="add the line to the optimisation set")
         particles = _find(str(opt["rlnTomoParticlesFile"]), star_path)
         tomos = Path(tomograms_star) if tomograms_star else _find(str(opt["rlnTomoTomogramsFile"]), star_path)
         for key, found in (("rlnTomoParticlesFile", particles), ("rlnTomoTomogramsFile", tomos)):
@@ -97,7 +97,7 @@ def relion5_files(star_path, blocks: dict, tomograms_star=None) -> tuple[Path, d
     if not cands:
         raise TomoDrgnInputError("RELION 5 particles STAR without a tomograms STAR: no optimisation set or "
                                  f"*_tomograms.star found in {folder}", path=star_path, row="header",
-                                 fix="give the optimisation set STAR, or pass tomograms_star / --tomograms-star")
+                                 fix="give the optimisation set STAR, or put the tomograms STAR beside this file as <stem>_tomograms.star")
     raise TomoDrgnInputError(f"ambiguous tomograms STAR: {', '.join(c.name for c in cands)} in {folder}",
                              path=star_path, row="header",
-                             fix="give the optimisation set STAR, or pass tomograms_star / --tomograms-star")
+                             fix="give the optimisation set STAR, or put the tomograms STAR beside this file as <stem>_tomograms.star")

@@ -62,7 +62,11 @@ class ParticleSet:
             return np.empty((0, self.box, self.box), dtype=np.float32)
         paths = self.table[S.IMAGE_PATH].to_numpy(dtype=object)[rows]
         index = self.table[S.IMAGE_INDEX].to_numpy(np.int64)[rows]
-        return self._reader.read(paths, index, labels=rows)
+        # errors name the STAR row that points at a bad image: RELION 5 has one row per particle
+        relion5 = self.source == "relion5"
+        star_rows = self.table[S.SOURCE_ROW if relion5 else S.SOURCE_IMAGE_ROW].to_numpy(np.int64)[rows] + 1
+        star = (self.origin or {}).get("particles_path", self.star_path) if relion5 else self.star_path
+        return self._reader.read(paths, index, labels=star_rows, star_path=star)
 
     def particle_rows(self, i: int) -> np.ndarray:
         return np.arange(self.row_offsets[i], self.row_offsets[i + 1])

@@ -91,10 +91,11 @@ class StackReader:
         self._handles[path] = mrc  # most recently used last
         return mrc
 
-    def read(self, paths: np.ndarray, indices: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    def read(self, paths: np.ndarray, indices: np.ndarray, labels: np.ndarray | None = None,
+             star_path=None) -> np.ndarray:
         """float32 (n, D, D) images for the given (stack path, 0-based slice) pairs, in the given order.
 
-        NaN/inf pixels raise naming the stack and slice (``labels`` = table rows for the message).
+        NaN/inf pixels raise naming the stack and slice, and the STAR file and row (``labels``) that point at it.
         """
         paths = np.asarray(paths, dtype=object)
         indices = np.asarray(indices, dtype=np.int64)
@@ -113,7 +114,7 @@ class StackReader:
             if bad.any():
                 j = where[np.flatnonzero(bad)[0]]
                 raise TomoDrgnInputError(f"slice {indices[j] + 1} of image stack {path} contains NaN/inf pixels",
-                                         path=path, row=None if labels is None else int(labels[j]),
+                                         path=star_path or path, row=None if labels is None else int(labels[j]),
                                          fix="re-extract this particle or drop it with a subset")
         if out is None:
             return np.empty((0, 0, 0), dtype=np.float32)

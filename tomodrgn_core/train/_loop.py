@@ -174,6 +174,9 @@ def _train(args, zdim: int, dist=None) -> Path:
     if getattr(args, "cuda_graph", False) and getattr(args, "compile", False):
         raise TomoDrgnInputError("--cuda-graph and --compile both given",
                                  fix="choose one: --compile replays CUDA graphs of its own on GPUs")
+    if args.num_epochs < 1 or args.batch_size < 1:
+        raise TomoDrgnInputError(f"-n {args.num_epochs} -b {args.batch_size}: both must be at least 1",
+                                 fix="e.g. -n 20 -b 8")
     if zdim and getattr(args, "beta_control", None) is not None and args.beta is None:
         raise TomoDrgnInputError("--beta-control needs --beta (the KLD target)", fix="add --beta TARGET")
     resume = prepare_outdir(outdir, args.load, getattr(args, "force", False)) if not dist or dist.rank == 0 else (
