@@ -130,10 +130,10 @@ def convergence_nn(workdir, out_dir, interval: int = 1, max_epoch: int | None = 
         curves[f"{a}->{b}"] = (m["freqs"] / vols[b][1], m["fsc"])
         rows.append({"epoch_from": a, "epoch_to": b, "cc": m["cc"], "fsc_0.5_A": m["fsc_0.5_A"],
                      "fsc_0.143_A": m["fsc_0.143_A"]})
-    ref0 = {}  # the first epoch has no row of its own (rows are pairs)
-    if ref_vol is not None:
-        for r in rows + [ref0]:
-            e = r.get("epoch_to", epochs[0])
+    first = {"epoch_to": epochs[0]} if epochs else {}  # the first epoch has no pair row of its own
+    if ref_vol is not None and epochs:
+        for r in rows + [first]:
+            e = r["epoch_to"]
             m = volume_pair_metrics(vols[e][0], ref_vol, vols[e][1])
             r.update({"ref_cc": m["cc"], "ref_fsc_0.5_A": m["fsc_0.5_A"]})
     _write_rows(out / "convergence.csv", rows)
@@ -160,7 +160,7 @@ def convergence_nn(workdir, out_dir, interval: int = 1, max_epoch: int | None = 
         # asked about: reported beside the verdict, and plotted per epoch
         verdict += (f". Against the reference map: CC {last['ref_cc']:.3f}, FSC 0.5 at {last['ref_fsc_0.5_A']:.1f} A "
                     f"(epoch {last['epoch_to']})")
-        ref_rows = sorted(([r["epoch_to"], r["ref_cc"]] for r in rows + [{"epoch_to": epochs[0], **ref0}]))
+        ref_rows = sorted(([r["epoch_to"], r["ref_cc"]] for r in rows + [first]))
         plots.lines([e for e, _ in ref_rows], {"CC": [c for _, c in ref_rows]}, out / "reference_cc_epochs.png",
                     "epoch", "map CC vs reference", "agreement with the reference map")
     summary = {"epochs": epochs, "pairs": rows, "loss_change": lc, "verdict": verdict}

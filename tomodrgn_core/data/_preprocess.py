@@ -1,7 +1,7 @@
 """Once-per-dataset preprocessing, cached on disk and reused by every later run and by analysis.
 
-Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), shifted by -origin (so the
-particle sits at the box centre), Hartley-transformed, and its values inside the circular window
+Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), shifted
+by -origin (so the particle sits at the box centre), Hartley-transformed, and its values inside the circular window
 (radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
                                                  "shape": (n, int(inside.sum()))})
         for s0 in range(0, n, chunk):
             rows = np.arange(s0, min(n, s0 + chunk))
-            img = torch.from_numpy(particle_set.images(rows)).to(torch.float64) * torch.from_numpy(sign[rows])[:, None, None]
+            img = torch.from_numpy(particle_set.images(rows) * sign[rows, None, None])
             img = shift_images(img, -torch.from_numpy(np.ascontiguousarray(shifts[rows])))
             P.ht2_center(img).reshape(len(rows), -1)[:, inside].numpy().astype("<f4").tofile(f)
             particle_set.close_stacks()

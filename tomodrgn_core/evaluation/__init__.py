@@ -87,7 +87,8 @@ def write_volumes(vols, out, pixel_size: float, prefix: str = "vol_") -> list[Pa
     else:
         out = Path(out)
         if out.exists() and not out.is_dir():
-            raise TomoDrgnInputError("the output folder is a file", path=out, fix="give -o a folder (or a .mrc name for one volume)")
+            raise TomoDrgnInputError("the output folder is a file", path=out,
+                                     fix="give -o a folder (or a .mrc name for one volume)")
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / f"{prefix}{i:03d}.mrc" for i in range(len(vols))]
     for p, v in zip(paths, vols):

@@ -97,7 +97,9 @@ def relion5_files(star_path, blocks: dict, tomograms_star=None) -> tuple[Path, d
     if not cands:
         raise TomoDrgnInputError("RELION 5 particles STAR without a tomograms STAR: no optimisation set or "
                                  f"*_tomograms.star found in {folder}", path=star_path, row="header",
-                                 fix="give the optimisation set STAR, or put the tomograms STAR beside this file as <stem>_tomograms.star")
+                                 fix="give the optimisation set STAR, or put the tomograms STAR beside this file "
+                                     "as <stem>_tomograms.star")
     raise TomoDrgnInputError(f"ambiguous tomograms STAR: {', '.join(c.name for c in cands)} in {folder}",
                              path=star_path, row="header",
-                             fix="give the optimisation set STAR, or put the tomograms STAR beside this file as <stem>_tomograms.star")
+                             fix="give the optimisation set STAR, or put the tomograms STAR beside this file "
+                                     "as <stem>_tomograms.star")

@@ -70,7 +70,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> None:
                                  fix="write to another file name (-o)")
     if Path(path).exists() and not overwrite:
         raise TomoDrgnInputError("output file already exists", path=path,
-                                 fix="choose another output name, or allow replacing it (--force; filter_star: --overwrite)")
+                                 fix="choose another output name, or allow replacing it "
+                                     "(--force; filter_star: --overwrite)")
 
 
 def missing_columns_error(path, block: str, missing: list[str], fix: str) -> TomoDrgnInputError:

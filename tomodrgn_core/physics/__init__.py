@@ -7,7 +7,8 @@ from ._lattice import lattice_2d, lattice_3d, circular_mask, spatial_frequency
 from ._rotations import euler_to_matrix, matrix_to_euler
 
 __all__ = [
-    "compute_ctf", "electron_wavelength", "image_sign", "recorded_ctf", "critical_exposure", "dose_attenuation", "dose_mask",
+    "compute_ctf", "electron_wavelength", "image_sign", "recorded_ctf", "critical_exposure", "dose_attenuation",
+    "dose_mask",
     "OPTIMAL_OVER_CRITICAL", "fft2_center", "ifft2_center", "ht2_center", "iht2_center",
     "fft3_center", "ifft3_center", "ht3_center", "iht3_center", "lattice_2d", "lattice_3d",
     "circular_mask", "spatial_frequency", "euler_to_matrix", "matrix_to_euler",

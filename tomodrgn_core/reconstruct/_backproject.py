@@ -1,7 +1,8 @@
 """Weighted Fourier back-projection: the classical baseline the decoder is compared with.
 
-Each image's Hartley transform (contrast-inverted, shifted by -origin) is multiplied by its CTF (and
-dose attenuation; a CTF-premultiplied image by its dose attenuation only) and inserted trilinearly at ``lattice_2d @ A_i`` into a 3D Hartley grid; the sum
+Each image's Hartley transform (contrast-inverted, shifted by -origin) is multiplied by its CTF and dose
+attenuation (a CTF-premultiplied image by its dose attenuation only) and inserted trilinearly at
+``lattice_2d @ A_i`` into a 3D Hartley grid; the sum
 is divided by the summed squared CTF weights (+ a Wiener constant) and inverse-transformed.
 ``mode="plain"`` instead reproduces the reference tomoDRGN's backproject_voxel: CTF-multiplied images
 averaged by insertion counts (no CTF correction: the result is the volume modulated by <CTF^2>).
@@ -65,7 +66,7 @@ def backproject(images: np.ndarray, table: pd.DataFrame, invert_data: bool = Tru
     for s0 in range(0, n, chunk):
         sl = slice(s0, min(n, s0 + chunk))
         rows = table.iloc[sl]
-        img = torch.as_tensor(images[sl], device=device, dtype=torch.float64) * torch.as_tensor(sign[sl], device=device)[:, None, None]
+        img = torch.as_tensor(images[sl] * sign[sl, None, None], device=device, dtype=torch.float64)
         shift = torch.as_tensor(rows[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(float) / apix, device=device)
         ht = P.ht2_center(shift_images(img, -shift)).reshape(len(img), -1)[:, inside]
         att = torch.ones_like(ht)

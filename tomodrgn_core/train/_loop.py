@@ -309,8 +309,8 @@ def _train(args, zdim: int, dist=None) -> Path:
                     and s0 + n_b < len(perm):
                 # a long epoch says where it is once a minute (no loss value: reading it would wait for the GPU)
                 done, spent = s0 + n_b, time.perf_counter() - t0
-                log(f"  epoch {epoch} [{done}/{len(perm)}] {spent:.0f} s, about {spent * (len(perm) - done) / done:.0f} s "
-                    "to the end of the epoch")
+                to_go = spent * (len(perm) - done) / done
+                log(f"  epoch {epoch} [{done}/{len(perm)}] {spent:.0f} s, about {to_go:.0f} s to the end of the epoch")
                 next_note = time.perf_counter()
         n_seen = torch.tensor(float(len(perm)), device=device)
         if dist:
@@ -323,7 +323,8 @@ def _train(args, zdim: int, dist=None) -> Path:
         last = epoch == args.num_epochs - 1
         epoch_secs.append(secs)
         if rank0:
-            terms = f"loss {loss:.5f} mse {mse:.5f} kld {kld:.4f}" if zdim else f"loss {loss:.5f}"  # train_nn: loss = mse
+            # (train_nn: the loss is the MSE, and there is no KLD)
+            terms = f"loss {loss:.5f} mse {mse:.5f} kld {kld:.4f}" if zdim else f"loss {loss:.5f}"
             left = (args.num_epochs - epoch - 1) * float(np.median(epoch_secs))
             log(f"epoch {epoch}: {terms} | {secs:.2f} s, {rate:.1f} particles/s, peak memory "
                 f"{peak_memory_mb(device):.0f} MB" + (f", about {format_duration(left)} left" if left else ""))
