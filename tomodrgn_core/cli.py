@@ -5,7 +5,9 @@ Each command module defines ``add_args(parser)`` and ``main(args)``.
 """
 import argparse
 import importlib
+import shutil
 import sys
+from pathlib import Path
 
 from .errors import TomoDrgnInputError
 
@@ -61,10 +63,28 @@ def main(argv=None) -> int:
     module.add_args(sub)
     args = sub.parse_args(argv[1:])
     from .io._star import guard_inputs
+    new_dir = first_new_folder(args)
     try:
         with guard_inputs():  # no output may replace a file this command has read
             module.main(args)
     except TomoDrgnInputError as err:
         print(f"tomodrgn {name}: error: {err}", file=sys.stderr)
+        if new_dir is not None and new_dir.is_dir():
+            # made by this failed run, so nothing of the user's is in it: leave no half-made output behind
+            shutil.rmtree(new_dir, ignore_errors=True)
         return 2
     return 0
+
+
+def first_new_folder(args) -> Path | None:
+    """The outermost folder that -o would create (None if -o is absent or its folders all exist)."""
+    out = getattr(args, "outdir", None)
+    target = Path(out) if out else (Path(args.output) if getattr(args, "output", None) else None)
+    if target is not None and (target.suffix in (".mrc", ".star") or not out):  # a file: its folder
+        target = target.parent
+    if target is None or target.exists():
+        return None
+    target = target.absolute()
+    while not target.parent.exists():
+        target = target.parent
+    return target

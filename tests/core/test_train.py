@@ -201,6 +201,24 @@ def test_bad_selection_and_output_paths_give_one_line_errors(tiny, vae_run, tmp_
     assert "a_file" in capsys.readouterr().err and afile.read_text() == "user data"
 
 
+def test_failed_run_leaves_no_new_folder_and_keeps_existing_ones(tiny, tmp_path, capsys):
+    bad = tmp_path / "ind.txt"
+    bad.write_text("0\n99\n")
+    base = ["train_nn", str(tiny["warp"]), "-n", "1", "--dim", "8", "--layers", "1", "--ind", str(bad)]
+    assert cli(base + ["-o", str(tmp_path / "new" / "run")]) == 2
+    assert "row 2" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # the whole chain this run created is gone
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("user data")
+    assert cli(base + ["-o", str(kept / "run")]) == 2
+    capsys.readouterr()
+    assert (kept / "notes.txt").read_text() == "user data" and not (kept / "run").exists()
+    # a run that works keeps its folder
+    assert cli(base[:-2] + ["-o", str(tmp_path / "new" / "run")]) == 0
+    assert (tmp_path / "new" / "run" / "weights.0.pkl").exists()
+
+
 def test_volume_command_arguments_are_checked_before_any_work(vae_run, tmp_path, capsys):
     w, z = str(vae_run / "weights.14.pkl"), str(vae_run / "z.14.train.pkl")  # box 32
     one = tmp_path / "one.npy"
@@ -349,6 +367,21 @@ def test_compiled_step_is_one_graph_with_the_eager_losses(tiny, tmp_path, monkey
     compiled = np.loadtxt(tmp_path / "compiled" / "losses.csv", delimiter=",", skiprows=1)
     assert np.allclose(eager[:, 1:4], compiled[:, 1:4], rtol=1e-4)
     assert yaml.safe_load(open(tmp_path / "compiled" / "config.yaml"))["training"]["compile"] is True
+    # a compiler that fails only on the backward graph (compiled at the first backward, outside the step):
+    # the run still falls back to eager, with the eager losses
+    from torch._dynamo.backends.common import aot_autograd
+
+    def no_backward(gm, example_inputs):
+        raise RuntimeError("backward compiler broke")
+    torch._dynamo.register_backend(aot_autograd(fw_compiler=lambda gm, ex: gm, bw_compiler=no_backward),
+                                   name="tomodrgn_test_no_backward")
+    monkeypatch.setenv("TOMODRGN_COMPILE_BACKEND", "tomodrgn_test_no_backward")
+    torch._dynamo.reset()
+    assert cli(base + ["-o", str(tmp_path / "fallback"), "--compile"]) == 0
+    log = (tmp_path / "fallback" / "run.log").read_text()
+    assert "backward compiler broke" in log and "training eagerly" in log
+    fallback = np.loadtxt(tmp_path / "fallback" / "losses.csv", delimiter=",", skiprows=1)
+    assert np.allclose(eager[:, 1:4], fallback[:, 1:4], rtol=1e-4)
 
 
 def test_data_too_big_for_memory_streams_from_disk(tiny, tmp_path, monkeypatch):

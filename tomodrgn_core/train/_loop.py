@@ -110,10 +110,13 @@ def compiled_step(step, device: torch.device, log):
     except Exception as err:  # noqa: BLE001 - e.g. an unknown backend
         log(f"torch.compile unavailable ({one_line(err)}); training eagerly")
         return step
-    state = {"fn": compiled}
+    state = {"fn": compiled, "tried": False}
 
     def run(batch):
         try:
+            if not state["tried"]:
+                state["tried"] = True
+                trial_backward(compiled, step, batch, device)
             return state["fn"](batch)
         except Exception as err:  # noqa: BLE001 - any compiler failure: train on, eagerly
             if state["fn"] is step:
@@ -124,6 +127,16 @@ def compiled_step(step, device: torch.device, log):
 
     log(f"compiling the training step (backend {backend}{', CUDA graphs' if mode else ''}): the first steps are slow")
     return run
+
+
+def trial_backward(compiled, step, batch, device: torch.device) -> None:
+    """One throw-away forward + backward of the compiled step: the backward graph compiles only at the first
+    backward(), outside the step, so a compiler failure there would end the run instead of falling back.
+    The random state is restored, so training draws the same noise as it would have without the trial."""
+    params = [p for p in step.parameters() if p.requires_grad]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        loss = compiled(batch)[0]
+        torch.autograd.grad(loss, params, allow_unused=True)
 
 
 def graphs_available(device: torch.device) -> bool:
