@@ -1,6 +1,9 @@
 """Analysis commands end to end on one small simulated two-class train_vae run (trained once per module)."""
 import json
+import os
 import pickle
+import subprocess
+import sys
 
 import matplotlib.image as mpimg
 import mrcfile
@@ -9,7 +12,7 @@ import pytest
 
 from tomodrgn_core.analysis.metrics import reference_weights
 from tomodrgn_core.cli import main as cli
-from tomodrgn_core.io import read_volume, write_volume
+from tomodrgn_core.io import load_particles, read_volume, write_volume
 from tomodrgn_core.simulate import simulate_dataset
 
 @pytest.fixture(scope="module")
@@ -35,10 +38,10 @@ def test_analyze_two_class_run(run):
     assert cli(["analyze", str(out), "14", "--ksample", "2", "--device", "cpu", "--n-per-pc", "3",
                 "--ground-truth", str(sim["labels"])]) == 0
     a = out / "analyze.14"
-    for name in ("z_pca.png", "z_pca_hexbin.png", "z_pca_explained_variance.png", "umap.pkl", "umap.png",
-                 "umap_hexbin.png", "loss.png", "particles.csv", "summary.json", "kmeans2/labels.pkl",
-                 "kmeans2/centers.txt", "kmeans2/centers_ind.txt", "kmeans2/umap.png", "kmeans2/z_pca.png",
-                 "kmeans2/cluster_sizes.png", "pc1/z_values.txt", "pc2/vol_002.mrc"):
+    for name in ("z_pca.png", "z_pca_hexbin.png", "z_pca_explained_variance.png", "pca_explained_variance.csv",
+                 "umap.pkl", "umap.png", "umap_hexbin.png", "loss.png", "particles.csv", "summary.json",
+                 "kmeans2/labels.pkl", "kmeans2/centers.txt", "kmeans2/centers_ind.txt", "kmeans2/umap.png",
+                 "kmeans2/z_pca.png", "kmeans2/cluster_sizes.png", "pc1/z_values.txt", "pc2/vol_002.mrc"):
         assert (a / name).is_file(), name
     labels = np.load(sim["labels"])
     km = pickle.load(open(a / "kmeans2" / "labels.pkl", "rb"))
@@ -58,6 +61,19 @@ def test_analyze_two_class_run(run):
     summary = json.loads((a / "summary.json").read_text())
     assert summary["zdim"] == 2 and summary["ari"]["kmeans"] >= 0.9  # the paper's validation, from the CLI
     assert_real_png(a / "kmeans2" / "confusion_matrix.png")
+    # the notebook runs as written, from its folder, and its selection comes back as a STAR of those particles
+    nb = json.loads((a / "tomoDRGN_viz+filt.ipynb").read_text())
+    assert nb["nbformat"] == 4 and [c["cell_type"] for c in nb["cells"]].count("code") == 5
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "RUN_FILTER = False" in code
+    code = code.replace("RUN_FILTER = False", "RUN_FILTER = True")
+    done = subprocess.run([sys.executable, "-c", code], cwd=a, env={**os.environ, "MPLBACKEND": "Agg"},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "120 particles, zdim 2" in done.stdout
+    chosen = pickle.load(open(a / "selected_ind.pkl", "rb"))
+    assert np.array_equal(chosen, np.flatnonzero(km == 0))
+    assert load_particles(a / "selected_particles.star").n_particles == len(chosen)
 
 
 def test_traversals_write_valid_mrcs(run, tmp_path):

@@ -1,5 +1,6 @@
 """Analysis building blocks on given latent arrays with stub volume makers (no training)."""
 import json
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -124,11 +125,123 @@ def test_analyze_latent_writes_layout_and_volumes(tmp_path):
 
 def test_analyze_latent_zdim1_uses_histograms(tmp_path):
     z, _ = two_blobs(zdim=1)
-    s = analyze_latent(z, tmp_path, ksample=3, maker=None, skip_umap=False, n_pcs=2, log=lambda m: None)
+    s = analyze_latent(z, tmp_path, ksample=3, maker=None, skip_umap=False, log=lambda m: None)
     assert s["zdim"] == 1 and not s["umap"]
-    assert (tmp_path / "pc1" / "z_values.txt").is_file() and not (tmp_path / "pc2").exists()
+    assert (tmp_path / "pc1" / "z_values.txt").is_file() and not (tmp_path / "pc2").exists()  # default: min(2, zdim)
     assert_real_png(tmp_path / "z_pca.png")
     assert_real_png(tmp_path / "kmeans3" / "z_pca.png")
+    # asking for more PCs than the latent space has is an error, not a quiet clamp
+    with pytest.raises(TomoDrgnInputError, match=r"z\.7\.train\.pkl: --pc 2: no such principal component \(zdim is 1\)"
+                                                 r".*fix: --pc 1\.\.1"):
+        analyze_latent(z, tmp_path / "again", ksample=3, n_pcs=2, z_path="z.7.train.pkl", log=lambda m: None)
+    assert not (tmp_path / "again").exists()
+
+
+def record_axis_labels(monkeypatch):
+    """{png name relative to its folder's parent: (xlabel, ylabel)} of every figure the plots module saves."""
+    from tomodrgn_core.analysis import plots
+    seen, save = {}, plots._save
+
+    def spy(fig, path):
+        ax = fig.axes[0]  # the data axes (a colour bar, if any, comes after)
+        seen[f"{Path(path).parent.name}/{Path(path).name}"] = (ax.get_xlabel(), ax.get_ylabel())
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    return seen
+
+
+def test_pca_axis_labels_show_explained_variance(tmp_path, monkeypatch):
+    from tomodrgn_core.analysis.plots import pc_labels
+    assert pc_labels([0.342, 0.12]) == ["PC1 (34.2%)", "PC2 (12.0%)"]
+    assert pc_labels(np.array([1.0])) == ["PC1 (100.0%)", "PC2"]  # zdim 1: no second PC to quote
+    rng = np.random.default_rng(4)
+    z = (rng.normal(size=(80, 4)) * [5.0, 2.0, 1.0, 0.5]).astype(np.float32)  # unequal variances per axis
+    seen = record_axis_labels(monkeypatch)
+    out = tmp_path / "an"
+    analyze_latent(z, out, ksample=2, skip_umap=True, n_pcs=1, n_per_pc=3, log=lambda m: None)
+    table = np.loadtxt(out / "pca_explained_variance.csv", delimiter=",", skiprows=1)
+    assert (out / "pca_explained_variance.csv").read_text().splitlines()[0] == \
+        "PC,explained_variance_ratio,cumulative"
+    ratio = table[:, 1]
+    assert np.array_equal(table[:, 0], [1, 2, 3, 4]) and np.allclose(table[:, 2], np.cumsum(ratio))
+    assert np.allclose(ratio, run_pca(z).explained_variance_ratio, atol=1e-6)
+    assert ratio.sum() <= 1 + 1e-6 and ratio[0] > 0.7 and np.all(np.diff(ratio) < 0)
+    want = (f"PC1 ({100 * ratio[0]:.1f}%)", f"PC2 ({100 * ratio[1]:.1f}%)")
+    for png in ("an/z_pca.png", "an/z_pca_hexbin.png", "kmeans2/z_pca.png", "kmeans2/z_pca_hexbin.png"):
+        assert seen[png] == want, (png, seen[png])
+    assert json.loads((out / "summary.json").read_text())["explained_variance_ratio"] == pytest.approx(ratio, abs=1e-6)
+
+
+def test_ksample_above_the_particle_count_is_one_line_error(tmp_path):
+    z, _ = two_blobs(n=12)
+    with pytest.raises(TomoDrgnInputError) as err:
+        analyze_latent(z, tmp_path / "a", ksample=20, skip_umap=True, z_path="run/z.3.train.pkl")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("run/z.3.train.pkl: --ksample 20: more clusters than 12 particles")
+    assert msg.endswith("fix: --ksample 1..12") and not (tmp_path / "a").exists()  # nothing written
+    with pytest.raises(TomoDrgnInputError, match="--ksample 0: at least one cluster"):
+        analyze_latent(z, tmp_path / "a", ksample=0, skip_umap=True)
+    # k-means cannot find more clusters than distinct points: 12 particles at 4 places allow 4, not 6
+    dup = np.repeat(z[[0, 1, 6, 7]], 3, axis=0)
+    with pytest.raises(TomoDrgnInputError, match=r"12 particles \(4 distinct latent points\).*--ksample 1\.\.4"):
+        analyze_latent(dup, tmp_path / "a", ksample=6, skip_umap=True)
+    s = analyze_latent(dup, tmp_path / "b", ksample=4, skip_umap=True, log=lambda m: None)
+    assert s["ksample"] == 4 and sorted(s["kmeans_sizes"]) == [3, 3, 3, 3]
+    assert len(np.loadtxt(tmp_path / "b" / "kmeans4" / "centers_ind.txt")) == 4  # the folder says what it holds
+    s = analyze_latent(z, tmp_path / "c", ksample=12, skip_umap=True, log=lambda m: None)  # the limit itself works
+    assert s["kmeans_sizes"] == [1] * 12 and (tmp_path / "c" / "kmeans12" / "labels.pkl").is_file()
+
+
+def fake_run(folder, z, n_particles=None):
+    """A training folder with only what analyze --skip-vol reads: z.0.train.pkl and config.yaml."""
+    import pickle
+    import yaml
+    folder.mkdir()
+    pickle.dump(z, open(folder / "z.0.train.pkl", "wb"))
+    cfg = {"model": {"zdim": int(z.shape[1])}, "dataset": {"n_particles": int(n_particles or len(z))}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return folder
+
+
+def test_analyze_cli_rejects_ksample_pc_and_a_z_file_of_another_run(tmp_path, capsys):
+    from tomodrgn_core.cli import main as cli
+    z, _ = two_blobs(n=12, zdim=2)
+    run = fake_run(tmp_path / "run", z)
+    base = ["analyze", str(run), "0", "--skip-vol", "--skip-umap"]
+    zfile = str(run / "z.0.train.pkl")
+    for extra, text in ((["--ksample", "20"], "--ksample 20: more clusters than 12 particles -> fix: --ksample 1..12"),
+                        (["--ksample", "2", "--pc", "3"],
+                         "--pc 3: no such principal component (zdim is 2) -> fix: --pc 1..2")):
+        assert cli(base + extra) == 2
+        err = capsys.readouterr().err
+        assert err == f"tomodrgn analyze: error: {zfile}: {text}\n"  # one line: the file, the problem, the fix
+        assert not (run / "analyze.0").exists()
+    bad = fake_run(tmp_path / "other", z, n_particles=15)  # z written for a different particle set
+    assert cli(["analyze", str(bad), "0", "--skip-vol", "--skip-umap", "--ksample", "2"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad / "z.0.train.pkl") in err and "latent array is 12 x 2, expected 15 x 2" in err
+    assert cli(base + ["--ksample", "2"]) == 0  # the same run with sensible values works
+    assert (run / "analyze.0" / "kmeans2" / "labels.pkl").is_file() and (run / "analyze.0" / "pc2").is_dir()
+
+
+def test_pc_traversal_cli_rejects_missing_pcs_and_draws_the_traversed_pc(tmp_path, capsys, monkeypatch):
+    from tomodrgn_core.cli import main as cli
+    rng = np.random.default_rng(1)
+    zfile = tmp_path / "z.npy"
+    np.save(zfile, (rng.normal(size=(40, 3)) * [3.0, 2.0, 1.0]).astype(np.float32))
+    assert cli(["pc_traversal", str(zfile), "-o", str(tmp_path / "pc"), "--dim", "1", "4"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"tomodrgn pc_traversal: error: {zfile}: --dim 4: no such principal component (zdim is 3) " \
+                  f"-> fix: --dim 1..3\n"
+    assert not (tmp_path / "pc").exists()  # checked before any pc folder is written
+    seen = record_axis_labels(monkeypatch)
+    assert cli(["pc_traversal", str(zfile), "-o", str(tmp_path / "pc"), "--dim", "3", "-n", "4"]) == 0
+    ratio = run_pca(np.load(zfile)).explained_variance_ratio
+    # PC3 is drawn against PC1 (on PC1/PC2 it would be one dot), both axes quoting their variance
+    assert seen["pc3/z_pca_traversal.png"] == (f"PC1 ({100 * ratio[0]:.1f}%)", f"PC3 ({100 * ratio[2]:.1f}%)")
+    assert_real_png(tmp_path / "pc" / "pc3" / "z_pca_traversal.png")
+    assert np.loadtxt(tmp_path / "pc" / "pc3" / "z_values.txt").shape == (4, 3)
 
 
 def test_nearest_points_matches_brute_force_and_save_skips_decoding(tmp_path):
@@ -179,3 +292,21 @@ def test_group_bridging_is_a_minimum_spanning_tree():
     assert connected_components(g, directed=False)[0] == 1
     assert g.nnz == 2 * 299  # a tree, stored symmetrically
     assert np.isclose(g.sum() / 2, minimum_spanning_tree(cdist(z, z)).sum(), rtol=1e-9)
+
+
+def test_sample_volumes_above_the_particle_count_say_so(tmp_path):
+    """analyze_volumes --ksample / convergence --final-maxima only pick sample particles: asking for more than
+    there are gives all of them, with a log line saying so (no silent clamp)."""
+    import pickle
+    from tomodrgn_core.analysis.convergence_runs import convergence_vae
+    from tomodrgn_core.analysis.volume_space import volumes_for
+    z, _ = two_blobs(n=6)
+    logs = []
+    vols, ind, labels = volumes_for(z, stub_maker(), tmp_path / "av", ksample=20, log=logs.append)
+    assert logs == ["--ksample 20 >= 6 particles: one volume per particle (6 volumes)"]
+    assert len(vols) == 6 and ind.tolist() == list(range(6)) and len(list((tmp_path / "av" / "vols").glob("*.mrc"))) == 6
+    for e in (4, 9):
+        pickle.dump(z, open(tmp_path / f"z.{e}.train.pkl", "wb"))
+    logs.clear()
+    convergence_vae(tmp_path, tmp_path / "cv", interval=5, n_vols=9, skip_umap=True, log=logs.append)
+    assert "--final-maxima 9 > 6 particles: comparing all 6" in logs

@@ -97,3 +97,65 @@ def test_embedding_is_deterministic_and_matches_the_saved_z(runs, tmp_path):
     assert cli(["eval_images", str(sim["warp"]), "--weights", str(nn / "weights.1.pkl"),
                 "--out-z", str(tmp_path / "z.pkl")]) == 2
     assert not (tmp_path / "z.pkl").exists()
+
+
+def test_z_files_that_do_not_fit_the_model_are_named(runs, tmp_path, capsys):
+    _, nn, vae = runs
+    weights = str(vae / "weights.1.pkl")
+    bad = tmp_path / "z_wide.txt"
+    np.savetxt(bad, np.zeros((4, 2)))  # 2 columns for a zdim-3 model
+    assert cli(["eval_vol", "--weights", weights, "--zfile", str(bad), "-o", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{bad}: latent array is 4 x 2, expected N x 3 (the model's zdim is 3)" in err
+    assert "fix: give 3 values per row" in err and not (tmp_path / "v").exists()
+    assert cli(["eval_vol", "--weights", weights, "-z", "0", "0", "-o", str(tmp_path / "v")]) == 2
+    assert "-z has 2 value(s), the model's zdim is 3" in capsys.readouterr().err
+    # the traversals check the z file against --weights before writing anything
+    wide = tmp_path / "z_wide.npy"
+    np.save(wide, np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32))
+    for cmd in (["pc_traversal", str(wide), "--dim", "1"], ["graph_traversal", str(wide), "--anchors", "0", "5"]):
+        assert cli(cmd + ["-o", str(tmp_path / cmd[0]), "--weights", weights, "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert f"{wide}: latent array is 30 x 4, expected N x 3" in err, err
+        assert not (tmp_path / cmd[0]).exists()
+    assert cli(["pc_traversal", str(wide), "-o", str(tmp_path / "h"), "--weights", str(nn / "weights.1.pkl")]) == 2
+    assert "the model is homogeneous (train_nn, zdim 0)" in capsys.readouterr().err
+
+
+def test_missing_gpu_is_a_device_error_not_a_bad_checkpoint(runs, tmp_path, capsys):
+    import torch
+    from tomodrgn_core.train._checkpoint import load_checkpoint
+    _, _, vae = runs
+    assert not torch.cuda.is_available()  # this test runs on the CPU build, where every cuda device is missing
+    base = ["eval_vol", "--weights", str(vae / "weights.1.pkl"), "-z", "0", "0", "0", "-o", str(tmp_path / "v")]
+    assert cli(base + ["--device", "cuda:3"]) == 2
+    assert capsys.readouterr().err == ("tomodrgn eval_vol: error: --device cuda:3: no such CUDA device "
+                                       "(this machine has 0) -> fix: --device cpu\n")
+    assert cli(base + ["--device", "cuda"]) == 2
+    assert "--device cuda: no such CUDA device" in capsys.readouterr().err
+    assert cli(base + ["--device", "gpu"]) == 2
+    assert "--device gpu: not a device name -> fix: --device cpu, cuda or cuda:N" in capsys.readouterr().err
+    for cmd in (["eval_images", "x.star", "--weights", str(vae), "--out-z", str(tmp_path / "z.pkl")],
+                ["pc_traversal", str(vae / "z.1.train.pkl"), "-o", str(tmp_path / "pc"), "--weights", str(vae)],
+                ["analyze", str(vae), "1", "--ksample", "2"]):
+        assert cli(cmd + ["--device", "cuda:1"]) == 2
+        err = capsys.readouterr().err
+        assert "--device cuda:1: no such CUDA device" in err and "checkpoint" not in err, err
+    with pytest.raises(TomoDrgnInputError, match="no such CUDA device"):
+        load_checkpoint(vae / "weights.1.pkl", map_location="cuda:3")
+    assert not (tmp_path / "v").exists() and not (tmp_path / "pc").exists()
+    assert cli(base + ["--device", "cpu"]) == 0
+
+
+def test_check_device_counts_the_gpus(monkeypatch):
+    """A two-GPU machine, simulated: cuda:1 is fine, cuda:3 names the GPUs there are."""
+    import torch
+    from tomodrgn_core.train._checkpoint import check_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("cuda:1") == torch.device("cuda", 1) and check_device("cuda") == torch.device("cuda")
+    assert check_device(None) == torch.device("cuda") and check_device("cpu") == torch.device("cpu")
+    with pytest.raises(TomoDrgnInputError) as err:
+        check_device("cuda:3")
+    assert str(err.value) == ("--device cuda:3: no such CUDA device (this machine has 2) "
+                              "-> fix: --device cpu or a listed GPU (cuda:0..cuda:1)")

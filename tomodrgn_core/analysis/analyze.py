@@ -1,7 +1,8 @@
 """The ``analyze`` workflow on a latent array: PCA, UMAP, clusters, volumes, plots, tables.
 
 Layout of ``out_dir`` (= TRAINDIR/analyze.{epoch}, as the reference tomoDRGN):
-  z_pca.png z_pca_hexbin.png z_pca_explained_variance.png [umap.pkl umap.png umap_hexbin.png] loss.png
+  z_pca.png z_pca_hexbin.png z_pca_explained_variance.png pca_explained_variance.csv (PC, ratio, cumulative)
+  [umap.pkl umap.png umap_hexbin.png] loss.png
   particles.csv (index, z0.., PC1, PC2, UMAP1, UMAP2, cluster[, gmm_cluster]) summary.json
   pc{i}/z_values.txt pc_values.txt vol_{j:03d}.mrc
   kmeans{K}/labels.pkl centers.txt centers_ind.txt vol_{i:03d}.mrc z_pca.png umap.png cluster_sizes.png ...
@@ -14,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TomoDrgnInputError
 from . import plots
 from .latent import Clusters, cluster_gmm, cluster_kmeans, run_pca, run_umap
 from .metrics import adjusted_rand_index, confusion_matrix
 from .rundir import write_pickle
-from .trajectories import pc_traversal
+from .trajectories import check_pcs, pc_traversal
 from .volumes import VolumeMaker
 
 
@@ -34,7 +36,7 @@ def _ground_truth_outputs(cl: Clusters, truth: np.ndarray, folder: Path) -> dict
     return res
 
 
-def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, emb: np.ndarray | None,
+def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, ratio: np.ndarray, emb: np.ndarray | None,
                      maker: VolumeMaker | None, log, truth: np.ndarray | None = None) -> dict | None:
     folder.mkdir(parents=True, exist_ok=True)
     write_pickle(folder / "labels.pkl", cl.labels)
@@ -43,8 +45,9 @@ def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, emb: np.ndarra
     plots.bars(cl.sizes, folder / "cluster_sizes.png", xlabel="cluster", ylabel="particles",
                title=f"{cl.method}: {len(cl.centers)} clusters")
     two = pcs[:, :2]
-    plots.scatter(two, folder / "z_pca.png", cl.labels, two[cl.centers_ind], "PC1", "PC2", f"{cl.method} on PCA")
-    plots.hexbin(two, folder / "z_pca_hexbin.png", "PC1", "PC2", "particle density")
+    xlab, ylab = plots.pc_labels(ratio)
+    plots.scatter(two, folder / "z_pca.png", cl.labels, two[cl.centers_ind], xlab, ylab, f"{cl.method} on PCA")
+    plots.hexbin(two, folder / "z_pca_hexbin.png", xlab, ylab, "particle density")
     if emb is not None:
         plots.scatter(emb, folder / "umap.png", cl.labels, emb[cl.centers_ind], "UMAP1", "UMAP2", f"{cl.method} on UMAP")
         plots.hexbin(emb, folder / "umap_hexbin.png", "UMAP1", "UMAP2", "particle density")
@@ -58,24 +61,59 @@ def _cluster_outputs(cl: Clusters, folder: Path, pcs: np.ndarray, emb: np.ndarra
     return None
 
 
+def check_analyze_args(z: np.ndarray, ksample: int, n_pcs: int | None = None, z_path=None) -> int:
+    """Fail before any work when --ksample or --pc cannot be honoured; returns the number of PCs to traverse
+    (``n_pcs`` None: 2, or fewer when the latent space has fewer)."""
+    n, zdim = z.shape
+    if ksample < 1:
+        raise TomoDrgnInputError(f"--ksample {ksample}: at least one cluster is needed", path=z_path,
+                                 fix="e.g. --ksample 20")
+    # k-means cannot make more clusters than distinct points; an error, not a quiet clamp: K is the
+    # result the user asked for, and kmeans{K}/ is where they (and the Scipion protocol) look for it
+    rows = np.ascontiguousarray(z).view(np.dtype((np.void, z.dtype.itemsize * zdim))).ravel()
+    distinct = n if ksample <= 1 else len(np.unique(rows))
+    if ksample > distinct:
+        what = f"{n} particles" + (f" ({distinct} distinct latent points)" if distinct < n else "")
+        raise TomoDrgnInputError(f"--ksample {ksample}: more clusters than {what}", path=z_path,
+                                 fix=f"--ksample 1..{distinct}")
+    if n_pcs is None:
+        return min(2, n, zdim)
+    if n_pcs:  # 0: no PC traversal
+        check_pcs((n, zdim), [n_pcs], z_path, "--pc")
+    return n_pcs
+
+
+def write_explained_variance(ratio, path) -> Path:
+    """pca_explained_variance.csv: PC, explained variance ratio, cumulative ratio (for viewers and tables)."""
+    ratio = np.asarray(ratio, dtype=float)
+    table = np.column_stack([np.arange(1, len(ratio) + 1), ratio, np.cumsum(ratio)])
+    np.savetxt(path, table, fmt=["%d", "%.6f", "%.6f"], delimiter=",", header="PC,explained_variance_ratio,cumulative",
+               comments="")
+    return Path(path)
+
+
 def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker | None = None,
-                   skip_umap: bool = False, gmm: bool = False, n_pcs: int = 2, n_per_pc: int = 10,
+                   skip_umap: bool = False, gmm: bool = False, n_pcs: int | None = None, n_per_pc: int = 10,
                    pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print,
-                   truth: np.ndarray | None = None) -> dict:
+                   truth: np.ndarray | None = None, z_path=None) -> dict:
     """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given;
     ARI / confusion matrix per clustering when ground-truth labels ``truth`` (N,) are given.
-    Returns a summary dict (also written as summary.json)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ``z_path`` (the z file) is only named in errors. Returns a summary dict (also written as summary.json)."""
     z = np.asarray(z, dtype=np.float32)
     n, zdim = z.shape
+    n_pcs = check_analyze_args(z, ksample, n_pcs, z_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     pca = run_pca(z)
     pcs = pca.coords
-    plots.bars(100 * pca.explained_variance_ratio, out / "z_pca_explained_variance.png", xlabel="PC",
+    ratio = pca.explained_variance_ratio
+    write_explained_variance(ratio, out / "pca_explained_variance.csv")
+    plots.bars(100 * ratio, out / "z_pca_explained_variance.png", xlabel="PC",
                ylabel="explained variance (%)", labels=np.arange(1, len(pcs[0]) + 1), title="PCA of z")
     two = pcs[:, :2]
-    plots.scatter(two, out / "z_pca.png", xlabel="PC1", ylabel="PC2", title=f"PCA of z ({n} particles)")
-    plots.hexbin(two, out / "z_pca_hexbin.png", "PC1", "PC2", "particle density")
+    xlab, ylab = plots.pc_labels(ratio)
+    plots.scatter(two, out / "z_pca.png", xlabel=xlab, ylabel=ylab, title=f"PCA of z ({n} particles)")
+    plots.hexbin(two, out / "z_pca_hexbin.png", xlab, ylab, "particle density")
     emb = None
     if not skip_umap and zdim > 1 and n > 3:
         emb, _ = run_umap(z, seed=seed)
@@ -88,13 +126,13 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker
         plots.loss_curve(losses, out / "loss.png")
 
     km = cluster_kmeans(z, ksample, seed=seed)
-    gt = {"kmeans": _cluster_outputs(km, out / f"kmeans{ksample}", pcs, emb, maker, log, truth)}
+    gt = {"kmeans": _cluster_outputs(km, out / f"kmeans{ksample}", pcs, ratio, emb, maker, log, truth)}
     gm = None
     if gmm:
         gm = cluster_gmm(z, ksample, seed=seed)
-        gt["gmm"] = _cluster_outputs(gm, out / f"gmm{ksample}", pcs, emb, maker, log, truth)
+        gt["gmm"] = _cluster_outputs(gm, out / f"gmm{ksample}", pcs, ratio, emb, maker, log, truth)
 
-    for dim in range(1, min(n_pcs, pcs.shape[1]) + 1):
+    for dim in range(1, n_pcs + 1):
         zs, vals = pc_traversal(pca, dim, n_per_pc, pc_lim)
         folder = out / f"pc{dim}"
         folder.mkdir(exist_ok=True)

@@ -52,7 +52,9 @@ def convergence_vae(workdir, out_dir, final: int | None = None, interval: int = 
     for a, b in zip(epochs[:-1], epochs[1:]):
         rows.append({"epoch_from": a, "epoch_to": b, "latent_shift": latent_shift(zs[a], zs[b]),
                      "neighbor_overlap": neighbor_overlap(zs[a], zs[b])})
-    km = cluster_kmeans(zs[final], n_vols, seed=seed)
+    if n_vols > len(zs[final]):
+        log(f"--final-maxima {n_vols} > {len(zs[final])} particles: comparing all {len(zs[final])}")
+    km = cluster_kmeans(zs[final], n_vols, seed=seed)  # clamps to the particle count
     shown = epochs[-4:]
     emb = {e: (run_pca(zs[e]).coords[:, :2] if skip_umap or zs[e].shape[1] < 2 else run_umap(zs[e], seed)[0])
            for e in shown}

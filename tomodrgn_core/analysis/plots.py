@@ -30,6 +30,12 @@ def _colors(labels: np.ndarray):
     return cmap(labels % cmap.N)
 
 
+def pc_labels(ratio, dims=(1, 2)) -> list[str]:
+    """Axis labels 'PC1 (34.2%)' from the explained variance ratios (PCs past ``ratio`` get no percentage)."""
+    ratio = np.atleast_1d(ratio)
+    return [f"PC{d} ({100 * ratio[d - 1]:.1f}%)" if d <= len(ratio) else f"PC{d}" for d in dims]
+
+
 def scatter(xy: np.ndarray, path, labels: np.ndarray | None = None, centers: np.ndarray | None = None,
             xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
     """2D scatter coloured by cluster; 1D input becomes a histogram (stacked by cluster)."""

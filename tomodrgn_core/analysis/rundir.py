@@ -37,8 +37,9 @@ def resolve_epoch(workdir, epoch: int, pattern: str = r"z\.(\d+)\.train\.pkl") -
     return epoch
 
 
-def read_z(path) -> np.ndarray:
-    """(N, zdim) float32 latent means from .pkl (pickled array), .npy, .npz ('mu') or text."""
+def read_z(path, zdim: int | None = None, n: int | None = None) -> np.ndarray:
+    """(N, zdim) float32 latent means from .pkl (pickled array), .npy, .npz ('mu') or text; with ``zdim`` /
+    ``n`` given, the width / row count is checked too (see check_z)."""
     path = Path(path)
     if not path.is_file():
         raise TomoDrgnInputError("latent file not found", path=path, fix="give z.<epoch>.train.pkl of a VAE run")
@@ -61,11 +62,32 @@ def read_z(path) -> np.ndarray:
     if z.ndim != 2 or not len(z) or not np.isfinite(z).all():
         raise TomoDrgnInputError(f"latent array has shape {z.shape} or non-finite values", path=path,
                                  fix="give one row of finite values per particle")
+    return check_z(z, path, zdim, n)
+
+
+def check_z(z: np.ndarray, path, zdim: int | None = None, n: int | None = None) -> np.ndarray:
+    """``z`` unchanged if it has ``zdim`` columns (the model's) and ``n`` rows (the run's particles);
+    otherwise an error naming the file and the shapes expected vs found."""
+    if zdim == 0:
+        raise TomoDrgnInputError("latent values given, but the model is homogeneous (train_nn, zdim 0)",
+                                 path=path, fix="give --weights of a train_vae run")
+    found = f"latent array is {z.shape[0]} x {z.shape[1]}, expected {'N' if n is None else n} x " \
+            f"{z.shape[1] if zdim is None else zdim}"
+    if zdim is not None and z.shape[1] != zdim:
+        raise TomoDrgnInputError(f"{found} (the model's zdim is {zdim})", path=path,
+                                 fix=f"give {zdim} values per row, e.g. a z file of the same training run")
+    if n is not None and len(z) != n:
+        raise TomoDrgnInputError(f"{found} (one row per particle: the run has {n})", path=path,
+                                 fix="give the z file written by this training run")
     return z
 
 
 def load_z(workdir, epoch: int) -> np.ndarray:
-    return read_z(Path(workdir) / f"z.{epoch}.train.pkl")
+    """z of a saved epoch, checked against the run's config.yaml (zdim, particle count) when it exists."""
+    workdir = Path(workdir)
+    cfg = read_config(workdir) if (workdir / "config.yaml").is_file() else {}
+    zdim = (cfg.get("model") or {}).get("zdim") or None  # 0 (train_nn): no z files, other errors apply
+    return read_z(workdir / f"z.{epoch}.train.pkl", zdim, (cfg.get("dataset") or {}).get("n_particles"))
 
 
 def read_losses(workdir) -> dict[str, np.ndarray] | None:

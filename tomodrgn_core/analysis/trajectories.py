@@ -7,6 +7,17 @@ from ..errors import TomoDrgnInputError
 from .latent import PCAResult
 
 
+def check_pcs(z_shape, pcs, path=None, flag: str = "--dim") -> None:
+    """One-line error if a requested 1-based PC does not exist: z of shape (N, zdim) has min(N, zdim) PCs."""
+    n, zdim = z_shape
+    k = min(n, zdim)
+    bad = [p for p in pcs if not 1 <= p <= k]
+    if bad:
+        why = f"zdim is {zdim}" + (f" and there are only {n} particles" if n < zdim else "")
+        raise TomoDrgnInputError(f"{flag} {bad[0]}: no such principal component ({why})", path=path,
+                                 fix=f"{flag} 1..{k}")
+
+
 def pc_traversal(pca: PCAResult, dim: int, n: int = 10, lim: tuple[float, float] = (5.0, 95.0),
                  use_percentile_spacing: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(z points (n, zdim), PC values (n,)) along PC ``dim`` (1-based) between the ``lim`` percentiles of

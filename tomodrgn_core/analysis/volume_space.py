@@ -45,7 +45,8 @@ def analyze_volume_space(vols: np.ndarray, out_dir, pixel_size: float, particle_
         write_volume(out / f"pc{i + 1}.mrc", c, pixel_size)
     plots.bars(100 * ratio, out / "explained_variance.png", "PC", "explained variance (%)",
                "voxel-space PCA", labels=np.arange(1, len(ratio) + 1))
-    plots.scatter(coords[:, :2], out / "voxel_pca.png", labels, xlabel="PC1", ylabel="PC2",
+    xlab, ylab = plots.pc_labels(ratio)
+    plots.scatter(coords[:, :2], out / "voxel_pca.png", labels, xlabel=xlab, ylabel=ylab,
                   title=f"voxel PCA of {len(vols)} volumes")
     plots.volume_slices(vols, out / "volume_projections.png", "z-projections of the first volumes")
     emb = None
@@ -71,9 +72,12 @@ def analyze_volume_space(vols: np.ndarray, out_dir, pixel_size: float, particle_
     return summary
 
 
-def volumes_for(z: np.ndarray, maker: VolumeMaker, out_dir, ksample: int | None, seed: int = 0):
+def volumes_for(z: np.ndarray, maker: VolumeMaker, out_dir, ksample: int | None, seed: int = 0, log=print):
     """Volumes per particle (ksample None) or per k-means representative particle; written to out_dir/vols.
     Returns (vols, particle indices, labels of those volumes or None)."""
+    if ksample and ksample >= len(z):  # sample volumes only: all particles is what the user would get anyway
+        log(f"--ksample {ksample} >= {len(z)} particles: one volume per particle ({len(z)} volumes)")
+        ksample = None
     if ksample:
         from .latent import cluster_kmeans
         km = cluster_kmeans(z, ksample, seed=seed)

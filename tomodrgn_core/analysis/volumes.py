@@ -17,6 +17,7 @@ class VolumeMaker:
     """Turns latent points into volumes and writes them; ``fn`` may be any callable (tests pass stubs)."""
     fn: VolumeFn
     pixel_size: float
+    zdim: int | None = None  # the model's latent width (0: homogeneous), when known: to check z files first
 
     def __call__(self, z: np.ndarray, chunk: int = 8) -> np.ndarray:
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
@@ -41,15 +42,16 @@ def volume_maker(weights_or_workdir, epoch: int = -1, device=None, downsample: i
                  Apix: float | None = None, flip: bool = False, invert: bool = False) -> VolumeMaker:
     """A VolumeMaker for a trained model (``workdir`` + epoch, or a weights.<epoch>.pkl path)."""
     from ..evaluation import check_volume_args, generate_volumes, load_model, volume_pixel_size
+    from ..train._checkpoint import check_device
 
-    model, cfg = load_model(weights_or_workdir, epoch=epoch, device=device)
+    model, cfg = load_model(weights_or_workdir, epoch=epoch, device=check_device(device))
     check_volume_args(cfg, downsample, Apix)
 
     def fn(z):
         return generate_volumes(model, cfg, z if cfg["model"]["zdim"] else None, box=downsample, flip=flip,
                                 invert=invert)
 
-    return VolumeMaker(fn, float(Apix or volume_pixel_size(cfg, downsample)))
+    return VolumeMaker(fn, float(Apix or volume_pixel_size(cfg, downsample)), int(cfg["model"]["zdim"] or 0))
 
 
 def sphere_mask(D: int, radius: float | None = None) -> np.ndarray:

@@ -6,9 +6,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("workdir", help="train_vae output folder")
     p.add_argument("epoch", type=int, help="epoch to analyse (0-based; -1: the last saved)")
     p.add_argument("-o", "--outdir", default=None, help="output folder (default: WORKDIR/analyze.EPOCH)")
-    p.add_argument("--ksample", type=int, default=20, help="number of k-means clusters / volumes (default 20)")
+    p.add_argument("--ksample", type=int, default=20,
+                   help="number of k-means clusters / volumes, at most the number of particles (default 20)")
     p.add_argument("--gmm", action="store_true", help="also cluster with a Gaussian mixture (gmmK/)")
-    p.add_argument("--pc", type=int, default=2, help="number of PCs to traverse (default 2)")
+    p.add_argument("--pc", type=int, default=None,
+                   help="number of PCs to traverse, 1..zdim (default 2, or zdim if smaller; 0: none)")
     p.add_argument("--n-per-pc", type=int, default=10, help="volumes per PC traversal (default 10)")
     p.add_argument("--skip-umap", action="store_true", help="skip UMAP (faster)")
     p.add_argument("--skip-vol", action="store_true", help="skip volume generation")
@@ -28,7 +30,8 @@ def main(args) -> None:
 
     import numpy as np
 
-    from ..analysis.analyze import analyze_latent
+    from ..analysis.analyze import analyze_latent, check_analyze_args
+    from ..analysis.notebook import write_notebook
     from ..analysis.rundir import load_z, read_config, read_losses, resolve_epoch
     from ..analysis.selection import read_array
     from ..analysis.volumes import volume_maker
@@ -39,7 +42,9 @@ def main(args) -> None:
         raise TomoDrgnInputError("this is a train_nn (homogeneous) run: it has no latent space", path=workdir,
                                  fix="give the -o folder of train_vae (use convergence_nn for train_nn runs)")
     epoch = resolve_epoch(workdir, args.epoch)
-    z = load_z(workdir, epoch)
+    z = load_z(workdir, epoch)  # checked against config.yaml: zdim and particle count
+    z_path = workdir / f"z.{epoch}.train.pkl"
+    check_analyze_args(z, args.ksample, args.pc, z_path)  # before the model is loaded
     truth = None
     if args.ground_truth:  # checked before any volume work so a wrong file fails at once
         truth = read_array(args.ground_truth)
@@ -52,6 +57,10 @@ def main(args) -> None:
                                                    downsample=args.downsample, Apix=args.Apix, flip=args.flip,
                                                    invert=args.invert)
     s = analyze_latent(z, out, args.ksample, maker, args.skip_umap, args.gmm, args.pc, args.n_per_pc,
-                       losses=read_losses(workdir), seed=args.seed, truth=truth)
+                       losses=read_losses(workdir), seed=args.seed, truth=truth, z_path=z_path)
+    data = (read_config(workdir).get("dataset") or {}) if (workdir / "config.yaml").is_file() else {}
+    if data.get("particles"):  # the notebook needs the run's particles STAR
+        write_notebook(out, epoch, f"kmeans{args.ksample}", data["particles"], data.get("source_software"),
+                       data.get("datadir"))
     print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {s['ksample']} clusters "
-          f"(sizes {s['kmeans_sizes']}){'' if truth is None else ', ARI ' + str(s['ari'])} -> {out}")
+          f"(sizes {s['kmeans_sizes']}){'' if truth is None else ', ARI ' + ', '.join(f'{k} {v:.3f}' for k, v in s['ari'].items())} -> {out}")

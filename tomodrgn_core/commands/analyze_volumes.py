@@ -33,6 +33,9 @@ def main(args) -> None:
     from ..errors import TomoDrgnInputError
     from ..io import read_volume
 
+    if args.ksample < 1 and not (args.voldir or args.all_particles):
+        raise TomoDrgnInputError(f"--ksample {args.ksample}: at least one volume is needed",
+                                 fix="e.g. --ksample 20, or --all-particles")
     epoch = resolve_epoch(args.workdir, args.epoch)
     out = Path(args.outdir or Path(args.workdir) / f"analyze_volumes.{epoch}")
     if args.voldir:

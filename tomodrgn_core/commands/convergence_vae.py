@@ -24,12 +24,18 @@ def main(args) -> None:
     from ..analysis.convergence_runs import convergence_vae
     from ..analysis.rundir import resolve_epoch
     from ..analysis.volumes import volume_maker
+    from ..errors import TomoDrgnInputError
+    from ..train._checkpoint import check_device
 
+    if args.n_vols < 1:
+        raise TomoDrgnInputError(f"--final-maxima {args.n_vols}: at least one particle is needed",
+                                 fix="e.g. --final-maxima 5")
+    device = None if args.skip_volgen else check_device(args.device)  # now, not after the latent comparisons
     final = resolve_epoch(args.workdir, args.epoch)
     out = Path(args.outdir or Path(args.workdir) / f"convergence.{final}")
 
     def maker_for(e):
-        return volume_maker(Path(args.workdir) / f"weights.{e}.pkl", device=args.device, downsample=args.downsample,
+        return volume_maker(Path(args.workdir) / f"weights.{e}.pkl", device=device, downsample=args.downsample,
                             flip=args.flip, invert=args.invert)
 
     s = convergence_vae(args.workdir, out, final, args.epoch_interval, args.n_vols,

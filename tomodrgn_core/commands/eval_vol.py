@@ -22,13 +22,18 @@ def main(args) -> None:
     from pathlib import Path
 
     from ..analysis.rundir import read_z
+    from ..errors import TomoDrgnInputError
     from ..evaluation import check_volume_args, generate_volumes, load_model, volume_pixel_size, write_volumes
+    from ..train._checkpoint import check_device
 
-    model, cfg = load_model(args.weights, epoch=args.epoch, device=args.device)
+    model, cfg = load_model(args.weights, epoch=args.epoch, device=check_device(args.device))
     check_volume_args(cfg, args.downsample, args.Apix)
-    z = None
-    if cfg["model"]["zdim"]:
-        z = read_z(args.zfile) if args.zfile else ([args.z] if args.z else None)
+    z, zdim = None, cfg["model"]["zdim"]
+    if zdim:
+        if args.z and len(args.z) != zdim:
+            raise TomoDrgnInputError(f"-z has {len(args.z)} value(s), the model's zdim is {zdim}",
+                                     path=args.weights, fix=f"give {zdim} numbers after -z")
+        z = read_z(args.zfile, zdim=zdim) if args.zfile else ([args.z] if args.z else None)
     vols = generate_volumes(model, cfg, z, box=args.downsample, flip=args.flip, invert=args.invert)
     apix = args.Apix or volume_pixel_size(cfg, args.downsample)
     out = Path(args.outdir)

@@ -21,7 +21,7 @@ def main(args) -> None:
 
     from ..analysis import plots
     from ..analysis.latent import run_pca
-    from ..analysis.rundir import read_z
+    from ..analysis.rundir import check_z, read_z
     from ..analysis.trajectories import graph_path
     from ..analysis.cli_volume_args import maker_from_args
     from ..errors import TomoDrgnInputError
@@ -33,6 +33,9 @@ def main(args) -> None:
     if len(z) < 2:
         raise TomoDrgnInputError(f"{len(z)} particle(s) in the latent file: no graph to walk", path=args.zfile,
                                  fix="give the z file of a whole training run")
+    maker = maker_from_args(args)
+    if maker is not None:
+        check_z(z, args.zfile, zdim=maker.zdim)  # before the (slow) path search and any output
     path = graph_path(z, args.anchors, args.avg_neighbors, args.max_neighbors)
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
@@ -41,9 +44,10 @@ def main(args) -> None:
     np.savetxt(out / "z_values.txt", zs)
     step = np.r_[0.0, np.linalg.norm(np.diff(zs, axis=0), axis=1)]
     np.savetxt(out / "path_distance.txt", np.cumsum(step))
-    pcs = run_pca(z).coords[:, :2]
-    plots.scatter(pcs, out / "z_pca_path.png", centers=pcs[path], xlabel="PC1", ylabel="PC2",
+    pca = run_pca(z)
+    pcs = pca.coords[:, :2]
+    xlab, ylab = plots.pc_labels(pca.explained_variance_ratio)
+    plots.scatter(pcs, out / "z_pca_path.png", centers=pcs[path], xlabel=xlab, ylabel=ylab,
                   title=f"graph path through {len(args.anchors)} anchors ({len(path)} particles)")
-    maker = maker_from_args(args)
     n_vol = len(maker.write(zs, out)) if maker else 0
     print(f"path of {len(path)} particles{f', {n_vol} volumes' if n_vol else ''} -> {out}")

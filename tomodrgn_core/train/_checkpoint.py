@@ -22,8 +22,33 @@ def latest_checkpoint(workdir) -> Path | None:
     return max(found)[1] if found else None
 
 
+def check_device(requested) -> torch.device:
+    """The torch device for ``--device`` (None/'auto': cuda if available, else cpu), checked against this
+    machine first: torch.load on a missing GPU fails like a corrupt file, which would blame the checkpoint."""
+    if requested is None or requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(requested)
+    except (RuntimeError, TypeError, ValueError):
+        raise TomoDrgnInputError(f"--device {requested}: not a device name",
+                                 fix="--device cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            gpus = f" or a listed GPU (cuda:0..cuda:{n - 1})" if n else ""
+            raise TomoDrgnInputError(f"--device {requested}: no such CUDA device (this machine has {n})",
+                                     fix=f"--device cpu{gpus}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise TomoDrgnInputError(f"--device {requested}: MPS is not available on this machine", fix="--device cpu")
+    elif dev.type not in ("cpu", "mps"):
+        raise TomoDrgnInputError(f"--device {requested}: not supported", fix="--device cpu, cuda or cuda:N")
+    return dev
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     path = Path(path)
+    if isinstance(map_location, (str, torch.device)):
+        check_device(map_location)  # a missing GPU is not an unreadable checkpoint
     if not path.is_file():
         raise TomoDrgnInputError("checkpoint not found", path=path, fix="give a weights.<epoch>.pkl written by tomodrgn")
     try:

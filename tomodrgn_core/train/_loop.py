@@ -23,7 +23,7 @@ from ..io import load_particles
 from ..models import build_model
 from ..models._decoder import FEATURES
 from ._beta import beta_at, lr_at
-from ._checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ._checkpoint import check_device, latest_checkpoint, load_checkpoint, save_checkpoint
 from ._graph import GraphedStep
 from ._loss import TrainStep
 
@@ -47,16 +47,6 @@ PROGRESS_EVERY_S = 60.0  # progress lines within an epoch, when no --log-interva
 def format_duration(seconds: float) -> str:
     m = int(round(seconds / 60))
     return f"{seconds:.0f} s" if seconds < 90 else (f"{m} min" if m < 90 else f"{m // 60} h {m % 60:02d} min")
-
-
-def pick_device(requested: str | None) -> torch.device:
-    if requested and requested != "auto":
-        dev = torch.device(requested)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise TomoDrgnInputError(f"device {requested} requested but CUDA is not available",
-                                     fix="use --device cpu or install a CUDA build of torch")
-        return dev
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -196,7 +186,7 @@ def _train(args, zdim: int, dist=None) -> Path:
         prepare_outdir(outdir, args.load, True))
     outdir.mkdir(parents=True, exist_ok=True)
     log = RunLog(outdir / "run.log") if not dist or dist.rank == 0 else (lambda msg: None)
-    device = dist.device if dist else pick_device(args.device)
+    device = dist.device if dist else check_device(args.device)  # one-line error for a GPU this machine lacks
     if device.type == "cuda" and device.index is not None:
         # CUDA graphs are captured on the current device: with --device cuda:1 that must be cuda:1, not cuda:0
         torch.cuda.set_device(device)

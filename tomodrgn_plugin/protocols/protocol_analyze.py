@@ -97,6 +97,13 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         self._defineSourceRelation(self.inputParticles, classes)
         self._defineSourceRelation(self.inputModel, vols)
 
+    def _validate(self):
+        k, particles = self.ksample.get(), self.inputParticles.get()
+        n = particles.getSize() if particles is not None else None
+        if k is None or k < 1 or (n and k > n):
+            return [f"k-means classes must be between 1 and the number of particles ({n}), not {k}."]
+        return []
+
     def _summary(self):
         if not hasattr(self, "outputClasses"):
             return ["Analysis not finished yet."]

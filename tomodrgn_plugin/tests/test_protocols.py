@@ -71,7 +71,10 @@ class TestTomoDrgnProtocols(BaseTest):
         self.assertEqual(len(zs[0]), 2)
 
         an = self.newProtocol(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles,
-                              ksample=2, skipUmap=True, useGpu=False)
+                              ksample=121, skipUmap=True, useGpu=False)
+        self.assertIn("between 1 and the number of particles (120), not 121", " ".join(an.validate()))
+        an.ksample.set(2)
+        self.assertEqual(an.validate(), [])
         self.launchProtocol(an)
         self.assertEqual(an.outputVolumes.getSize(), 2)
         self.assertEqual(an.outputClasses.getSize(), 2)
