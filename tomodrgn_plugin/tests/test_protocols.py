@@ -1,6 +1,7 @@
 """Protocol tests: a real pyworkflow project, the real protocols, simulated data made here (no downloads).
 
 Run with `python -m scipion tests tomodrgn_plugin.tests` (or pytest)."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,12 @@ class TestTomoDrgnProtocols(BaseTest):
             own = int(np.bincount(truth[members]).argmax())
             w = reference_weights(rep, gts)  # the classes share most density: weigh, don't just correlate
             self.assertGreater(w[own], w[1 - own])
+
+        from tomodrgn_plugin.viewers.viewer_latent import latent_figure
+        fig = latent_figure(os.path.join(an._outDir(), "particles.csv"))
+        xlabel = fig.axes[0].get_xlabel()  # PC1 with its share of the variance, as in analyze's PNGs
+        self.assertRegex(xlabel, r"^PC1 \(\d+\.\d%\)$")
+        self.assertGreater(float(xlabel[5:-2]), 50.0)  # two classes: PC1 carries most of the variance
 
         # as the latent viewer does when the user picks class 1: a saved, pre-filled protocol
         from tomodrgn_plugin.viewers import create_subset_protocol

@@ -19,12 +19,19 @@ def latent_figure(particles_csv: str):
     import pandas as pd
 
     t = pd.read_csv(particles_csv)
+    variance = os.path.join(os.path.dirname(particles_csv), "pca_explained_variance.csv")
+    pct = pd.read_csv(variance)["explained_variance_ratio"].to_numpy() * 100 if os.path.exists(variance) else []
+
+    def label(name):  # "PC1 (34.2%)" as in analyze's own plots
+        i = int(name[2:]) - 1 if name.startswith("PC") else len(pct)
+        return f"{name} ({pct[i]:.1f}%)" if i < len(pct) else name
+
     panels = [("PC1", "PC2")] + ([("UMAP1", "UMAP2")] if "UMAP1" in t and t["UMAP1"].notna().all() else [])
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 4.5))
     for ax, (a, b) in zip(axes, panels):
         sc = ax.scatter(t[a], t[b], c=t["cluster"], cmap="tab20", s=6)
-        ax.set_xlabel(a)
-        ax.set_ylabel(b)
+        ax.set_xlabel(label(a))
+        ax.set_ylabel(label(b))
     fig.colorbar(sc, ax=axes[len(panels) - 1], label="k-means class (0-based)")
     sizes = np.bincount(t["cluster"].to_numpy())
     axes[-1].bar(np.arange(1, len(sizes) + 1), sizes)
