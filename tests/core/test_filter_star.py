@@ -1,5 +1,7 @@
 """filter_star: subsets in the input's own format (Warp and RELION 5) keep exactly the chosen particles."""
+import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,3 +76,112 @@ def test_bad_selections_give_one_line_errors(sim, tmp_path, capsys):
     assert cli(["filter_star", str(sim["warp"]), "--ind", str(tmp_path / "ok.txt"), "-o", str(tmp_path / "c.star")]) == 0
     assert cli(["filter_star", str(sim["warp"]), "--ind", str(tmp_path / "ok.txt"), "-o", str(tmp_path / "c.star")]) == 2
     assert "exist" in capsys.readouterr().err  # never overwrite silently
+
+
+def _relion_project(sim, proj):
+    """The simulated RELION 5 set as a RELION project: files in Extract/job002/, every name project-relative."""
+    import shutil
+
+    from tomodrgn_core.io import read_star, write_star
+    job = proj / "Extract" / "job002"
+    shutil.copytree(sim["relion5"].parent, job)
+    blocks = read_star(job / "sim_particles.star")
+    blocks["particles"]["rlnImageName"] = "Extract/job002/" + blocks["particles"]["rlnImageName"]
+    write_star(job / "sim_particles.star", blocks, overwrite=True)
+    write_star(job / "sim_optimisation_set.star", {"": {"rlnTomoParticlesFile": "Extract/job002/sim_particles.star",
+                                                        "rlnTomoTomogramsFile": "Extract/job002/sim_tomograms.star"}},
+               overwrite=True)
+    return job / "sim_optimisation_set.star"
+
+
+def _opt_entries(opt):
+    from tomodrgn_core.io import read_star
+    block = next(b for b in read_star(opt).values() if isinstance(b, dict))
+    return block["rlnTomoParticlesFile"], block["rlnTomoTomogramsFile"]
+
+
+def test_relion5_relative_paths_are_relative_to_the_project_dir(sim, tmp_path, monkeypatch):
+    from tomodrgn_core.io import read_star
+    proj, elsewhere = tmp_path / "proj", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    src_opt = _relion_project(sim, proj)
+    monkeypatch.chdir(elsewhere)  # project-relative names are found from the STAR's grandparent, not the cwd
+    src = load_particles(src_opt)
+    assert src.n_particles == 12
+    pickle.dump(np.array([1, 4, 9]), open(tmp_path / "ind.pkl", "wb"))
+    monkeypatch.chdir(proj)  # RELION runs in its project folder: the default --project-dir
+    assert cli(["filter_star", "Extract/job002/sim_optimisation_set.star", "--ind", str(tmp_path / "ind.pkl"),
+                "-o", "Select/job003/sub.star", "--relative-paths"]) == 0
+    names = list(read_star(proj / "Select/job003/sub.star")["particles"]["rlnImageName"])
+    assert names == [f"Extract/job002/sim_stacks/particle_{i:05d}.mrcs" for i in (1, 4, 9)]
+    assert _opt_entries(proj / "Select/job003/sub_optimisation_set.star") == (
+        "Select/job003/sub.star", "Select/job003/sub_tomograms.star")
+    # the same from another folder with an explicit --project-dir
+    monkeypatch.chdir(elsewhere)
+    assert cli(["filter_star", str(src_opt), "--ind", str(tmp_path / "ind.pkl"), "-o",
+                str(proj / "Select/job004/sub.star"), "--relative-paths", "--project-dir", str(proj)]) == 0
+    assert list(read_star(proj / "Select/job004/sub.star")["particles"]["rlnImageName"]) == names
+    assert _opt_entries(proj / "Select/job004/sub_optimisation_set.star")[0] == "Select/job004/sub.star"
+    # read back from outside the project: same stacks, same particles, same images
+    again = load_particles(proj / "Select/job003/sub_optimisation_set.star")
+    assert again.n_particles == 3
+    sub = src.subset(np.array([1, 4, 9]))
+    assert list(again.table[S.IMAGE_PATH]) == list(sub.table[S.IMAGE_PATH])
+    assert list(again.table[S.PARTICLE_ID]) == list(sub.table[S.PARTICLE_ID])
+    np.testing.assert_array_equal(again.images(np.arange(len(again.table))), sub.images(np.arange(len(sub.table))))
+
+
+def test_warp_relative_paths_stay_relative_to_the_output_star(sim, tmp_path, monkeypatch, capsys):
+    from tomodrgn_core.io import read_star
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ok.txt").write_text("0\n2\n")
+    assert cli(["filter_star", str(sim["warp"]), "--ind", "ok.txt", "-o", "a/b/sub.star", "--relative-paths"]) == 0
+    stack = sim["warp"].with_suffix(".mrcs")
+    rel = os.path.relpath(stack, tmp_path / "a" / "b")
+    assert set(read_star(tmp_path / "a/b/sub.star")["particles"]["rlnImageName"].str.split("@").str[1]) == {rel}
+    # --project-dir would be ignored for Warp input, and without --relative-paths: refused, one line each
+    assert cli(["filter_star", str(sim["warp"]), "--ind", "ok.txt", "-o", "c.star", "--relative-paths",
+                "--project-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--project-dir is for RELION 5" in err and "fix: drop --project-dir" in err and "\n" not in err
+    assert cli(["filter_star", str(sim["relion5"]), "--ind", "ok.txt", "-o", "d.star",
+                "--project-dir", str(tmp_path)]) == 2
+    assert "only matters with --relative-paths" in capsys.readouterr().err
+    assert cli(["filter_star", str(sim["relion5"]), "--ind", "ok.txt", "-o", "d.star", "--relative-paths",
+                "--project-dir", "no_such_project"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_project: --project-dir is not an existing folder" in err and "RELION project folder" in err
+    assert not (tmp_path / "c.star").exists() and not (tmp_path / "d.star").exists()
+
+
+def test_index_and_mask_tables_are_refused_not_flattened(sim, tmp_path, capsys):
+    run = lambda flag, f: cli(["filter_star", str(sim["warp"]), flag, str(f), "-o", str(tmp_path / f"{f.stem}.star")])
+    np.save(tmp_path / "pairs.npy", np.array([[0, 1], [2, 3], [4, 5]]))
+    pickle.dump([[0, 1], [2, 3]], open(tmp_path / "lists.pkl", "wb"))
+    (tmp_path / "table.txt").write_text("0 1\n2 3\n")
+    np.save(tmp_path / "mask2d.npy", np.ones((2, 6), bool))
+    for flag, f, what in [("--ind", tmp_path / "pairs.npy", "an array of shape (3, 2)"),
+                          ("--ind", tmp_path / "lists.pkl", "an array of shape (2, 2)"),
+                          ("--ind", tmp_path / "table.txt", "2 lines of 2 values"),
+                          ("--mask", tmp_path / "mask2d.npy", "an array of shape (2, 6)")]:
+        assert run(flag, f) == 2, f
+        err = capsys.readouterr().err.strip()
+        assert str(f) in err and f"holds {what}, not a 1-D list" in err and "fix: save a 1-D list" in err, err
+        assert "\n" not in err and not (tmp_path / f"{f.stem}.star").exists()
+    # one non-singleton dimension is a list: a column, a row, or all values on one line
+    np.save(tmp_path / "column.npy", np.array([[0], [3], [5]]))
+    pickle.dump([[0, 3, 5]], open(tmp_path / "row.pkl", "wb"))
+    (tmp_path / "line.txt").write_text("0 3 5\n")
+    for f in ("column.npy", "row.pkl", "line.txt"):
+        assert run("--ind", tmp_path / f) == 0, f
+        assert load_particles(tmp_path / f"{Path(f).stem}.star").n_particles == 3
+
+
+def test_missing_datadir_is_one_line_error(sim, tmp_path, capsys):
+    missing = tmp_path / "no_such_folder"
+    (tmp_path / "ind.txt").write_text("0\n")
+    assert cli(["filter_star", str(sim["warp"]), "--ind", str(tmp_path / "ind.txt"), "--datadir", str(missing),
+                "-o", str(tmp_path / "x.star")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(missing) in err and "not an existing folder" in err
+    assert "fix: pass the folder that holds the image stacks" in err

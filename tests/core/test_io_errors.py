@@ -37,10 +37,18 @@ def test_missing_columns(tmp_path):
 def test_missing_stack_lists_every_place_looked(tmp_path):
     _, _, star = make_set(tmp_path)
     star.with_suffix(".mrcs").unlink()
+    (tmp_path / "elsewhere").mkdir()
     msg = _err(star, datadir=tmp_path / "elsewhere")
     assert str(star) in msg and "row 1" in msg and "looked in" in msg
-    for place in (tmp_path / "elsewhere", tmp_path, tmp_path.parent, Path.cwd()):
+    for place in (tmp_path / "elsewhere", tmp_path, tmp_path.parent, tmp_path.parent.parent, Path.cwd()):
         assert str(place / "parts.mrcs") in msg
+
+
+def test_datadir_that_is_not_a_folder(tmp_path):
+    _, _, star = make_set(tmp_path)  # the stacks are beside the STAR: a wrong datadir used to pass unnoticed
+    msg = _err(star, datadir=tmp_path / "typo")
+    assert msg.startswith(f"{tmp_path / 'typo'}: datadir is not an existing folder")
+    assert "fix: pass the folder that holds the image stacks" in msg
 
 
 def test_unreadable_stack(tmp_path):
@@ -64,6 +72,16 @@ def test_index_past_end_of_stack(tmp_path):
                    lambda d: d.assign(rlnImageName=d["rlnImageName"].where(d.index != 6, "000999@parts.mrcs")))
     msg = _err(bad)
     assert "row 7" in msg and "999" in msg and "past the end" in msg
+
+
+@pytest.mark.parametrize("index", ["000000", "-3"])
+def test_image_index_below_one_is_not_past_the_end(tmp_path, index):
+    _, _, star = make_set(tmp_path)
+    bad = _rewrite(star, tmp_path / "bad.star",
+                   lambda d: d.assign(rlnImageName=d["rlnImageName"].where(d.index != 4, f"{index}@parts.mrcs")))
+    msg = _err(bad)
+    assert msg.startswith(f"{bad}, row 5: rlnImageName '{index}@parts.mrcs' has image index {int(index)}")
+    assert "1-based" in msg and "past the end" not in msg
 
 
 def test_mixed_box_sizes(tmp_path):

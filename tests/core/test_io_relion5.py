@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tomodrgn_core.errors import TomoDrgnInputError
-from tomodrgn_core.io import load_particles, read_star
+from tomodrgn_core.io import load_particles, read_star, write_star
 from tomodrgn_core.io import schema as S
 from tomodrgn_core.physics import compute_ctf, euler_to_matrix, fft2_center, ifft3_center, lattice_2d
 
@@ -119,6 +119,23 @@ def test_particles_star_detection_and_explicit_tomograms(tmp_path):
     # stacks are found through datadir when the STAR moved away from them
     ps = load_particles(tmp_path / "p.star", tomograms_star=tmp_path / "a_tomograms.star", datadir=FIX)
     assert ps.n_particles == 40 and Path(ps.table[S.IMAGE_PATH].iloc[0]).is_file()
+
+
+def test_relion_project_relative_names_found_from_the_job_folder(ps, tmp_path, monkeypatch):
+    """RELION names files relative to its project folder; STARs sit two levels down, in <project>/Job/jobNNN/."""
+    proj, job = tmp_path / "proj", tmp_path / "proj" / "Refine3D" / "job010"
+    job.mkdir(parents=True)
+    (proj / STEM).symlink_to(FIX / STEM, target_is_directory=True)  # the stacks, under the project
+    shutil.copy(PARTICLES, job / "run_data.star")  # its names 'STEM/Unt_083/...' are now project-relative
+    shutil.copy(TOMOS, job / "run_tomograms.star")
+    write_star(job / "run_optimisation_set.star", {"": {"rlnTomoParticlesFile": "Refine3D/job010/run_data.star",
+                                                        "rlnTomoTomogramsFile": "Refine3D/job010/run_tomograms.star"}})
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")  # neither the cwd nor the STAR's folder or parent would find them
+    again = load_particles(job / "run_optimisation_set.star")
+    assert again.n_particles == 40 and list(again.ntilts) == list(ps.ntilts)
+    assert all(Path(p).is_relative_to((FIX / STEM).resolve()) for p in again.table[S.IMAGE_PATH])
+    np.testing.assert_array_equal(again.images(np.arange(50)), ps.images(np.arange(50)))
 
 
 def test_subset_write_and_reread_relion5(ps, tmp_path):

@@ -9,7 +9,11 @@ from ..errors import TomoDrgnInputError
 
 
 def read_array(path) -> np.ndarray:
-    """1D array from .pkl (pickled array/list), .npy, or text (one value per line or whitespace-separated)."""
+    """1D array from .pkl (pickled array/list), .npy, or text (one value per line, or all on one line).
+
+    Tables (an (n, 2) array, a list of lists, several values on several lines) are refused, not flattened:
+    their numbers would be taken for particles silently. (n, 1) and (1, n) are lists.
+    """
     from .rundir import read_pickle
 
     path = Path(path)
@@ -21,7 +25,8 @@ def read_array(path) -> np.ndarray:
         elif path.suffix == ".npy":
             arr = np.load(path)
         else:
-            txt = path.read_text().split()
+            text = path.read_text()
+            txt = text.split()
             low = [t.lower() for t in txt]
             arr = np.array([t in ("1", "true") for t in low]) if set(low) <= {"0", "1", "true", "false"} and \
                 any(t in ("true", "false") for t in low) else np.array(txt, dtype=np.float64)
@@ -30,7 +35,22 @@ def read_array(path) -> np.ndarray:
     except Exception as err:
         raise TomoDrgnInputError(f"unreadable selection file ({type(err).__name__})", path=path,
                                  fix="give a .pkl/.npy array or a text file with one number per line") from None
+    _refuse_tables(arr, path, None if path.suffix in (".pkl", ".npy") else text)
     return arr.reshape(-1)
+
+
+def _refuse_tables(arr: np.ndarray, path: Path, text: str | None) -> None:
+    """Raise for more than one non-singleton dimension (text: several lines holding several values)."""
+    if text is None:
+        table, what = sum(d != 1 for d in arr.shape) > 1 and arr.size > 0, f"an array of shape {arr.shape}"
+    else:
+        counts = [len(line.split()) for line in text.splitlines() if line.strip()]
+        table = len(counts) > 1 and max(counts) > 1
+        k = f"{min(counts)} to {max(counts)}" if table and min(counts) != max(counts) else max(counts, default=0)
+        what = f"{len(counts)} lines of {k} values"
+    if table:
+        raise TomoDrgnInputError(f"selection file holds {what}, not a 1-D list", path=path,
+                                 fix="save a 1-D list of particle indices (or one True/False per particle)")
 
 
 def indices_from_ind(path, n: int) -> np.ndarray:

@@ -16,7 +16,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="indices refer to particles (all their tilt images are kept)")
     p.add_argument("-o", "--output", required=True, help="output STAR (RELION 5: particles STAR; the tomograms "
                                                          "STAR and optimisation set are written beside it)")
-    p.add_argument("--relative-paths", action="store_true", help="write stack paths relative to the output")
+    p.add_argument("--relative-paths", action="store_true",
+                   help="write relative paths instead of absolute ones: Warp/cryoSRPNT stack names relative to the "
+                        "output STAR's folder; RELION 5 stack names and optimisation-set entries relative to "
+                        "--project-dir")
+    p.add_argument("--project-dir", default=None,
+                   help="RELION 5 with --relative-paths: the RELION project folder (where relion runs, holding "
+                        "Job/jobNNN/) that the written paths are relative to (default: the current directory)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
@@ -31,6 +37,7 @@ def main(args) -> None:
     from ..io import load_particles
 
     ps = load_particles(args.input, args.source_software, args.datadir)
+    project = _project_dir(args, ps.source)
     n = ps.n_particles
     if args.ind:
         keep = indices_from_ind(args.ind, n)
@@ -43,9 +50,32 @@ def main(args) -> None:
     if not len(keep):
         raise TomoDrgnInputError("the selection keeps no particles", path=args.ind or args.labels or args.mask,
                                  fix="choose at least one particle")
-    written = ps.subset(keep).write(args.output, overwrite=args.overwrite, relative_paths=args.relative_paths)
+    written = ps.subset(keep).write(args.output, overwrite=args.overwrite, relative_paths=args.relative_paths,
+                                    project_dir=project)
     out = Path(written[0])
     stem = out.name[:-len(".star")] if out.name.endswith(".star") else out.name
     ind_pkl = write_pickle(out.with_name(f"{stem}_ind.pkl"), keep.astype(np.int64))
     np.savetxt(out.with_name(f"{stem}_ind.txt"), keep, fmt="%d")
     print(f"kept {len(keep)} of {n} particles -> {', '.join(map(str, written))} (indices: {ind_pkl})")
+
+
+def _project_dir(args, source: str):
+    """The folder RELION 5 relative paths start from (cwd unless given; None for other formats); refuses
+    --project-dir where it would be ignored."""
+    from pathlib import Path
+
+    from ..errors import TomoDrgnInputError
+
+    if args.project_dir is None:
+        return Path.cwd() if source == "relion5" else None
+    if source != "relion5":
+        raise TomoDrgnInputError(f"--project-dir is for RELION 5 input; this is {source}, whose relative paths are "
+                                 "written relative to the output STAR's folder", path=args.input,
+                                 fix="drop --project-dir")
+    if not args.relative_paths:
+        raise TomoDrgnInputError("--project-dir only matters with --relative-paths (paths are absolute otherwise)",
+                                 fix="add --relative-paths, or drop --project-dir")
+    if not Path(args.project_dir).is_dir():
+        raise TomoDrgnInputError("--project-dir is not an existing folder", path=args.project_dir,
+                                 fix="pass the RELION project folder (the one holding the Job/jobNNN/ folders)")
+    return Path(args.project_dir)

@@ -1,6 +1,8 @@
 """load_particles: any supported STAR -> ParticleSet."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import TomoDrgnInputError
@@ -26,6 +28,9 @@ def load_particles(star_path, source_software: str = "auto", datadir=None, tomog
     if source_software not in SOURCE_CHOICES:
         raise TomoDrgnInputError(f"unknown source software '{source_software}'", path=star_path,
                                  fix=f"use one of {', '.join(SOURCE_CHOICES)}")
+    if datadir is not None and not Path(datadir).is_dir():  # a mistyped folder used to be ignored silently
+        raise TomoDrgnInputError("datadir is not an existing folder", path=datadir,
+                                 fix="pass the folder that holds the image stacks (--datadir), or leave it out")
     blocks = read_star(star_path)
     source = detect_source(blocks, star_path) if source_software == "auto" else source_software
     if source == "relion5":

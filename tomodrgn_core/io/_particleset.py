@@ -83,17 +83,19 @@ class ParticleSet:
         table[S.PARTICLE_INDEX] = new_index[table[S.PARTICLE_INDEX].to_numpy(np.int64)]
         return ParticleSet(table, self.source, self.star_path, self.origin, self._reader)
 
-    def write(self, path, overwrite: bool = False, relative_paths: bool = False) -> list[Path]:
+    def write(self, path, overwrite: bool = False, relative_paths: bool = False, project_dir=None) -> list[Path]:
         """Write these particles in the format they were read from; returns the files written.
 
         Warp/cryoSRPNT: the source STAR's rows of these particles. RELION 5: ``path`` is the particles
         STAR (filtered), with ``<stem>_tomograms.star`` (copied) and ``<stem>_optimisation_set.star``
         beside it (a path ending in ``_optimisation_set.star`` names the optimisation set instead).
-        Stack paths are absolute, or relative to the new file with ``relative_paths``.
+        Stack paths are absolute, or with ``relative_paths`` relative to the new file (Warp, cryoSRPNT), or for
+        RELION 5 relative to ``project_dir``, the RELION project folder RELION resolves them from (the new
+        file's folder if None).
         """
         from ._write_subset import write_relion5_subset, write_warp_subset
         if self.source == "relion5":
-            return write_relion5_subset(self, path, overwrite, relative_paths)
+            return write_relion5_subset(self, path, overwrite, relative_paths, project_dir)
         return write_warp_subset(self, path, overwrite, relative_paths)
 
 

@@ -10,9 +10,11 @@ from ..errors import TomoDrgnInputError
 
 
 def search_dirs(star_path: str | os.PathLike, datadir: str | os.PathLike | None = None) -> list[Path]:
-    """Where relative stack names are looked up, in order: datadir, the STAR's folder, its parent, cwd."""
+    """Where relative stack names are looked up, in order: datadir, the STAR's folder, its parent, its
+    grandparent (RELION names are relative to the project folder, STARs sit in <project>/Job/jobNNN/), cwd."""
     star_dir = Path(star_path).resolve().parent
-    dirs = ([Path(datadir).resolve()] if datadir else []) + [star_dir, star_dir.parent, Path.cwd()]
+    dirs = ([Path(datadir).resolve()] if datadir else []) + [star_dir, star_dir.parent, star_dir.parent.parent,
+                                                             Path.cwd()]
     return list(dict.fromkeys(dirs))  # keep order, drop duplicates
 
 
@@ -58,8 +60,9 @@ def _resolve_one(name: str, dirs: list[Path], datadir) -> tuple[str | None, Path
     return None, None
 
 
-def portable_path(stack: str, out_file: str | os.PathLike, relative: bool) -> str:
-    """How a written STAR refers to a stack: absolute, or relative to the new file's folder."""
+def portable_path(stack: str, out_file: str | os.PathLike, relative: bool, base=None) -> str:
+    """How a written STAR refers to a stack: absolute, or relative to ``base`` (default: the new file's folder)."""
     if not relative:
         return str(Path(stack).resolve())
-    return os.path.relpath(Path(stack).resolve(), Path(out_file).resolve().parent)
+    base = Path(out_file).resolve().parent if base is None else Path(base).resolve()
+    return os.path.relpath(Path(stack).resolve(), base)

@@ -55,7 +55,12 @@ def check_stacks(paths: np.ndarray, indices: np.ndarray, star_path, rows: np.nda
     paths = np.asarray(paths, dtype=object)
     shapes = stack_shapes(paths, star_path, rows)
     dims = np.array([shapes[p] for p in paths], dtype=np.int64).reshape(-1, 3)
-    past = np.flatnonzero((indices < 0) | (indices >= dims[:, 0]))
+    low = np.flatnonzero(indices < 0)  # readers check this first; kept for tables built elsewhere
+    if len(low):
+        i = low[0]
+        raise TomoDrgnInputError(f"image index {indices[i] + 1} of {paths[i]} is below 1 (indices are 1-based)",
+                                 path=star_path, row=int(rows[i]), fix="renumber the image indices from 1")
+    past = np.flatnonzero(indices >= dims[:, 0])
     if len(past):
         i = past[0]
         raise TomoDrgnInputError(f"image index {indices[i] + 1} is past the end of {paths[i]} "

@@ -72,11 +72,18 @@ def split_image_name(names: pd.Series, star_path) -> tuple[np.ndarray, np.ndarra
         i = int(np.flatnonzero(parts[1].isna().to_numpy())[0]) if parts.shape[1] == 2 else 0
         raise TomoDrgnInputError(f"rlnImageName '{names.iloc[i]}' is not index@stack", path=star_path, row=i + 1,
                                  fix="write rlnImageName as 000001@stack.mrcs")
-    idx = pd.to_numeric(parts[0], errors="coerce").to_numpy()
-    if np.isnan(idx).any():
-        i = int(np.flatnonzero(np.isnan(idx))[0])
+    idx = pd.to_numeric(parts[0], errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(idx) | (idx != np.round(idx))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
         raise TomoDrgnInputError(f"rlnImageName '{names.iloc[i]}' has no integer index", path=star_path, row=i + 1,
                                  fix="write rlnImageName as 000001@stack.mrcs")
+    low = np.flatnonzero(idx < 1)  # a 0-based index: say so, rather than 'past the end' of the stack
+    if len(low):
+        i = int(low[0])
+        raise TomoDrgnInputError(f"rlnImageName '{names.iloc[i]}' has image index {int(idx[i])}; image indices "
+                                 "are 1-based (the first image of a stack is 000001)", path=star_path, row=i + 1,
+                                 fix="renumber the indices from 1 (add 1 to 0-based indices)")
     return parts[1].to_numpy(dtype=object), idx.astype(np.int64) - 1
 
 

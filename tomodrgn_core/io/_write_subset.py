@@ -12,7 +12,10 @@ from ._star import check_writable, write_star
 
 
 def write_warp_subset(ps, path, overwrite: bool, relative: bool) -> list[Path]:
-    """The source STAR's image rows of these particles (original order), stack names made valid."""
+    """The source STAR's image rows of these particles (original order), stack names made valid.
+
+    Relative paths are relative to the new STAR's folder, as tomoDRGN and Warp read them.
+    """
     path = Path(path)
     check_writable(path, overwrite)
     blocks, name = ps.origin["blocks"], ps.origin["image_block"]
@@ -36,8 +39,12 @@ def relion5_paths(path) -> tuple[Path, Path, Path]:
     return path, path.with_name(f"{stem}_tomograms.star"), path.with_name(f"{stem}_optimisation_set.star")
 
 
-def write_relion5_subset(ps, path, overwrite: bool, relative: bool) -> list[Path]:
-    """Filtered particles STAR + copied tomograms STAR + a new optimisation set pointing at both."""
+def write_relion5_subset(ps, path, overwrite: bool, relative: bool, project_dir=None) -> list[Path]:
+    """Filtered particles STAR + copied tomograms STAR + a new optimisation set pointing at both.
+
+    Relative paths are relative to ``project_dir`` (RELION resolves them from the project folder it runs in),
+    or to the new files' folder when it is None (how ParticleSet.write has always written them).
+    """
     particles, tomograms, opt = relion5_paths(path)
     for p in (particles, tomograms, opt):
         check_writable(p, overwrite)
@@ -47,12 +54,13 @@ def write_relion5_subset(ps, path, overwrite: bool, relative: bool) -> list[Path
     stacks = ps.table[S.IMAGE_PATH].to_numpy(dtype=object)[first]
     order = np.argsort(src_rows, kind="stable")
     df = blocks[name].iloc[src_rows[order]].copy()
-    df["rlnImageName"] = [portable_path(s, particles, relative) for s in stacks[order]]
+    df["rlnImageName"] = [portable_path(s, particles, relative, project_dir) for s in stacks[order]]
     out = dict(blocks)
     out[name] = df.reset_index(drop=True)
     write_star(particles, out, overwrite=True)
     if Path(ps.origin["tomograms_path"]).resolve() != tomograms.resolve():
         shutil.copyfile(ps.origin["tomograms_path"], tomograms)
-    write_star(opt, {"": {"rlnTomoParticlesFile": portable_path(str(particles), opt, relative),
-                          "rlnTomoTomogramsFile": portable_path(str(tomograms), opt, relative)}}, overwrite=True)
+    write_star(opt, {"": {"rlnTomoParticlesFile": portable_path(str(particles), opt, relative, project_dir),
+                          "rlnTomoTomogramsFile": portable_path(str(tomograms), opt, relative, project_dir)}},
+               overwrite=True)
     return [particles, tomograms, opt]
