@@ -42,9 +42,8 @@ def volume_maker(weights_or_workdir, epoch: int = -1, device=None, downsample: i
                  Apix: float | None = None, flip: bool = False, invert: bool = False) -> VolumeMaker:
     """A VolumeMaker for a trained model (``workdir`` + epoch, or a weights.<epoch>.pkl path)."""
     from ..evaluation import check_volume_args, generate_volumes, load_model, volume_pixel_size
-    from ..train._checkpoint import check_device
 
-    model, cfg = load_model(weights_or_workdir, epoch=epoch, device=check_device(device))
+    model, cfg = load_model(weights_or_workdir, epoch=epoch, device=device)
     check_volume_args(cfg, downsample, Apix)
 
     def fn(z):

@@ -24,9 +24,8 @@ def main(args) -> None:
     from ..errors import TomoDrgnInputError
     from ..evaluation import embed_particles, load_model
     from ..io import load_particles
-    from ..train._checkpoint import check_device
 
-    model, cfg = load_model(args.weights, epoch=args.epoch, device=check_device(args.device))
+    model, cfg = load_model(args.weights, epoch=args.epoch, device=args.device)
     if not cfg["model"]["zdim"]:
         raise TomoDrgnInputError("this checkpoint is a homogeneous (train_nn) model: it has no encoder",
                                  path=args.weights, fix="give weights from train_vae")

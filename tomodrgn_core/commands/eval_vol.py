@@ -24,9 +24,8 @@ def main(args) -> None:
     from ..analysis.rundir import read_z
     from ..errors import TomoDrgnInputError
     from ..evaluation import check_volume_args, generate_volumes, load_model, volume_pixel_size, write_volumes
-    from ..train._checkpoint import check_device
 
-    model, cfg = load_model(args.weights, epoch=args.epoch, device=check_device(args.device))
+    model, cfg = load_model(args.weights, epoch=args.epoch, device=args.device)
     check_volume_args(cfg, args.downsample, args.Apix)
     z, zdim = None, cfg["model"]["zdim"]
     if zdim:

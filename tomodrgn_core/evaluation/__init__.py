@@ -17,6 +17,7 @@ def load_model(workdir, epoch: int = -1, device=None):
     """(model, config) from ``workdir/weights.{epoch}.pkl`` (epoch -1: the last) or a weights file path."""
     from ..models import build_model
     from ..train import latest_checkpoint, load_checkpoint
+    from ..train._checkpoint import check_device
 
     workdir = Path(workdir)
     if workdir.is_file():
@@ -28,7 +29,7 @@ def load_model(workdir, epoch: int = -1, device=None):
                                      fix="train first, or give the folder of a finished run")
     else:
         path = workdir / f"weights.{epoch}.pkl"
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = check_device(device)  # a missing GPU is named as such, before the checkpoint is read
     ckpt = load_checkpoint(path, map_location=device)
     model = build_model(ckpt["config"]["model"]).to(device)
     model.load_state_dict(ckpt["model_state_dict"])
