@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 
 class Plugin(pwem.Plugin):
+    _url = "https://github.com/scipion-em/scipion-em-tomodrgn"
     @classmethod
     def _defineVariables(cls):
         # the python that runs the core: the one Scipion runs protocols with, unless overridden

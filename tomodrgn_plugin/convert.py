@@ -153,18 +153,31 @@ def index_resolver(in_set):
     return resolve
 
 
+def star_rows(in_set) -> list:
+    """Sorted STAR particle rows of a set's items: fewer than the STAR holds when the set is a subset (made
+    by Scipion's own subset tools, which keep the STAR of the full set)."""
+    index_of = index_resolver(in_set)
+    return sorted({int(index_of(item)) for item in in_set.iterItems()})
+
+
 def copy_with_attributes(in_set, out_set, z=None, labels=None, keep=None) -> None:
-    """Copy items (optionally only those whose particle index is in ``keep``), attaching the index, latent z
-    and class. ``out_set`` should be of the input's class (``in_set.create(path)``) so downstream protocols of
-    other plugins accept it."""
+    """Copy items, attaching the particle index, latent z and class. ``out_set`` should be of the input's
+    class (``in_set.create(path)``) so downstream protocols of other plugins accept it.
+
+    ``keep``: the STAR rows that the output's STAR holds, as filter_star writes them (in input order). Only
+    those items are copied, and each is renumbered to its row in that STAR, so that ``_tomodrgnIndex`` always
+    indexes the set's own STAR. ``z`` / ``labels`` are indexed in that output numbering."""
     out_set.copyInfo(in_set)
     index_of = index_resolver(in_set)
+    row_in_output = None if keep is None else {int(old): new for new, old in enumerate(sorted(keep))}
     for item in in_set.iterItems():
-        idx = index_of(item)
-        if keep is not None and idx not in keep:
-            continue
+        idx = int(index_of(item))
+        if row_in_output is not None:
+            if idx not in row_in_output:
+                continue
+            idx = row_in_output[idx]
         new = item.clone()
-        setattr(new, ATTR_INDEX, pwobj.Integer(int(idx)))
+        setattr(new, ATTR_INDEX, pwobj.Integer(idx))
         if z is not None:
             setattr(new, ATTR_Z, pwobj.String(",".join(f"{v:.6g}" for v in z[idx])))
         if labels is not None:

@@ -51,6 +51,25 @@ class TomoDrgnModel(EMObject):
         """The epoch a protocol asked for; None or negative means the last saved one."""
         return self.getLastEpoch() if epoch is None or epoch < 0 else epoch
 
+    def savedEpochs(self) -> list:
+        """Epochs with saved weights in the run folder (0-based, as in the file names)."""
+        import glob
+        import os
+        import re
+        files = glob.glob(os.path.join(self.getWorkDir(), "weights.*.pkl"))
+        found = (re.search(r"weights\.(\d+)\.pkl$", f) for f in files)
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def getTrainingStar(self):
+        """The STAR the model was trained on (from the run's config.yaml), or None."""
+        import os
+        import yaml
+        path = os.path.join(self.getWorkDir(), "config.yaml")
+        if not os.path.isfile(path):
+            return None
+        with open(path) as f:
+            return ((yaml.safe_load(f) or {}).get("dataset") or {}).get("particles")
+
     def getZDim(self) -> int:
         return self._zDim.get()
 

@@ -62,5 +62,6 @@ def main(args) -> None:
     if data.get("particles"):  # the notebook needs the run's particles STAR
         write_notebook(out, epoch, f"kmeans{args.ksample}", data["particles"], data.get("source_software"),
                        data.get("datadir"))
+    ari = "" if truth is None else ", ARI " + ", ".join(f"{k} {v:.3f}" for k, v in s["ari"].items())
     print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {s['ksample']} clusters "
-          f"(sizes {s['kmeans_sizes']}){'' if truth is None else ', ARI ' + ', '.join(f'{k} {v:.3f}' for k, v in s['ari'].items())} -> {out}")
+          f"(sizes {s['kmeans_sizes']}){ari} -> {out}")

@@ -50,7 +50,8 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if isinstance(map_location, (str, torch.device)):
         check_device(map_location)  # a missing GPU is not an unreadable checkpoint
     if not path.is_file():
-        raise TomoDrgnInputError("checkpoint not found", path=path, fix="give a weights.<epoch>.pkl written by tomodrgn")
+        raise TomoDrgnInputError("checkpoint not found", path=path,
+                                 fix="give a weights.<epoch>.pkl written by tomodrgn")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # torch raises many kinds for a corrupt/foreign file

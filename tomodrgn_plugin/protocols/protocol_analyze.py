@@ -1,7 +1,5 @@
 """tomoDRGN analyze: PCA/UMAP/k-means of the latent space -> class volumes and k-means classes."""
 import os
-
-import pyworkflow.utils as pwutils
 import pickle
 
 from pwem.objects import SetOfVolumes, Volume
@@ -10,9 +8,10 @@ from pyworkflow.protocol import params
 from tomo.objects import SetOfClassesSubTomograms
 
 from .. import Plugin
-from ..constants import ATTR_CLASS, ATTR_INDEX
+from ..constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
 from ..convert import copy_with_attributes, set_star, star_of
 from ..objects import TomoDrgnParticles
+from ._gpu import core_env_and_device
 
 
 class ProtTomoDrgnAnalyze(EMProtocol):
@@ -29,7 +28,8 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         form.addParam("inputParticles", params.PointerParam, important=True,
                       pointerClass="TomoDrgnParticles,RelionSetOfPseudoSubtomograms",
                       label="Particles with latent z", help="the 'outputParticles' of the train VAE protocol")
-        form.addParam("epoch", params.IntParam, default=-1, label="Epoch", help="-1: the last saved epoch")
+        form.addParam("epoch", params.IntParam, default=-1, label="Epoch",
+                      help="0-based, as the run's files (weights.<epoch>.pkl); -1: the last saved epoch")
         form.addParam("ksample", params.IntParam, default=20, label="k-means classes")
         form.addParam("skipUmap", params.BooleanParam, default=False, label="Skip UMAP?")
         form.addParam("gmm", params.BooleanParam, default=False, label="Also a Gaussian mixture?")
@@ -53,12 +53,8 @@ class ProtTomoDrgnAnalyze(EMProtocol):
                 "--ksample", self.ksample.get()]
         args += (["--skip-umap"] if self.skipUmap else []) + (["--gmm"] if self.gmm else [])
         args += ["--flip"] if self.flip else []
-        args += ["--device", "cuda" if self.getAttributeValue(params.USE_GPU, True) else "cpu"]
-        env = pwutils.Environ(os.environ)
-        env["CUDA_VISIBLE_DEVICES"] = str(self.getAttributeValue(params.GPU_LIST, "0"))
-        if not self.getAttributeValue(params.USE_GPU, True) or not _cuda_available():
-            args[-1] = "cpu"
-        self.runJob(Plugin.getPython(), " ".join(str(a) for a in args), env=env)
+        env, device = core_env_and_device(self, require=False)
+        self.runJob(Plugin.getPython(), " ".join(str(a) for a in args + device), env=env)
 
     def _kdir(self):
         return os.path.join(self._outDir(), f"kmeans{self.ksample.get()}")
@@ -95,14 +91,23 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         classes.classifyItems(updateItemCallback=update_item, updateClassCallback=update_class)
         self._defineOutputs(outputVolumes=vols, outputClasses=classes, outputParticles=labelled)
         self._defineSourceRelation(self.inputParticles, classes)
+        self._defineSourceRelation(self.inputParticles, labelled)
         self._defineSourceRelation(self.inputModel, vols)
 
     def _validate(self):
-        k, particles = self.ksample.get(), self.inputParticles.get()
+        k, particles, model = self.ksample.get(), self.inputParticles.get(), self.inputModel.get()
         n = particles.getSize() if particles is not None else None
         if k is None or k < 1 or (n and k > n):
             return [f"k-means classes must be between 1 and the number of particles ({n}), not {k}."]
-        return []
+        if particles is None or model is None:
+            return []
+        if getattr(particles.getFirstItem(), ATTR_Z, None) is None:
+            return ["These particles carry no latent z: use the 'outputParticles' of the train VAE run."]
+        trained = model.getTrainingStar()
+        if trained and os.path.realpath(trained) != os.path.realpath(star_of(particles)[0]):
+            return [f"These particles come from another run: the VAE was trained on {trained}; use its "
+                    "'outputParticles'."]
+        return _epoch_errors(model, self.epoch.get())
 
     def _summary(self):
         if not hasattr(self, "outputClasses"):
@@ -119,9 +124,10 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         return ["Powell2024"]
 
 
-def _cuda_available() -> bool:
-    import importlib.util
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-    return torch.cuda.is_available()
+def _epoch_errors(model, epoch) -> list:
+    """An epoch the run did not save, named with the ones it did (shared with generate volumes)."""
+    saved = model.savedEpochs()
+    if epoch is not None and epoch >= 0 and saved and epoch not in saved:
+        return [f"Epoch {epoch} was not saved; saved epochs (0-based): {', '.join(map(str, saved))}, or -1 for "
+                "the last."]
+    return []

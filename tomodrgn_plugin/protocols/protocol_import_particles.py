@@ -21,7 +21,9 @@ class ProtTomoDrgnImportParticles(EMProtocol):
         form.addParam("sourceSoftware", params.EnumParam, choices=SOURCE_CHOICES, default=0,
                       label="Source software", help="auto detects the layout from the STAR columns")
         form.addParam("dataDir", params.PathParam, allowsNull=True, expertLevel=params.LEVEL_ADVANCED,
-                      label="Stacks folder", help="where the .mrcs stacks are, if not beside the STAR")
+                      label="Stacks folder",
+                      help="where the .mrcs stacks are, if not where the STAR says (a copy of the STAR naming them by "
+                           "absolute path is written in this run)")
         form.addParam("asRelionSet", params.BooleanParam, default=False, label="Output RELION 5 pseudo-subtomograms?",
                       help="RELION 5 optimisation sets only, needs scipion-em-reliontomo: the output is its "
                            "RelionSetOfPseudoSubtomograms, so RELION 5 refine/classify protocols take it too")
@@ -37,17 +39,25 @@ class ProtTomoDrgnImportParticles(EMProtocol):
         from tomodrgn_core.errors import TomoDrgnInputError
         from ..convert import RELION5_SET, fill_particles, fill_relion_particles, relion_class
 
-        ps = load_particles(self.starFile.get(), self._source(), self.dataDir.get() or None)
+        star = self.starFile.get()
+        ps = load_particles(star, self._source(), self.dataDir.get() or None)
+        if self.dataDir.get():
+            # the stacks are not where the STAR says: a copy of it that names them by absolute path, so that
+            # training, analysis and export need no stacks folder of their own
+            written = ps.write(self._getExtraPath("particles_optimisation_set.star" if ps.source == "relion5"
+                                                  else "particles.star"), overwrite=True)
+            star = str(written[-1])  # RELION 5: the optimisation set
+            ps = load_particles(star, ps.source)
         self.info(f"{ps}: {len(ps.table)} tilt images, {ps.ntilts.min()}-{ps.ntilts.max()} tilts per particle")
         if self.asRelionSet:
             if ps.source != "relion5" or not ps.origin.get("optimisation_set"):
                 raise TomoDrgnInputError("RELION 5 pseudo-subtomograms need a RELION 5 optimisation set",
-                                         path=self.starFile.get(), fix="give the *_optimisation_set.star, or say No")
+                                         path=star, fix="give the *_optimisation_set.star, or say No")
             out = relion_class(RELION5_SET).create(self._getPath())
             fill_relion_particles(ps, out)
         else:
             out = TomoDrgnParticles.create(self._getPath())
-            out.setStarFile(os.path.abspath(self.starFile.get()))
+            out.setStarFile(os.path.abspath(star))
             out.setSourceSoftware(ps.source)
             fill_particles(ps, out)
         self._defineOutputs(outputParticles=out)

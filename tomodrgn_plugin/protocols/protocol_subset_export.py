@@ -5,10 +5,11 @@ import os
 import numpy as np
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
+from tomo.objects import SetOfSubTomograms
 
 from .. import Plugin
 from ..constants import ATTR_CLASS, ATTR_INDEX
-from ..convert import copy_with_attributes, set_star, star_of
+from ..convert import copy_with_attributes, set_star, star_of, star_rows
 
 SELECT = ["classes", "particle indices"]
 
@@ -17,6 +18,7 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
     """Keep the particles of the chosen tomoDRGN classes (or an index list); the output set has the input's
     class, so RELION/Dynamo protocols take it unchanged, and its STAR holds exactly those particles."""
     _label = "tomoDRGN subset export"
+    _possibleOutputs = {"outputParticles": SetOfSubTomograms}  # the input's class (ours, or reliontomo's)
 
     def _defineParams(self, form):
         form.addSection(label="Input")
@@ -30,30 +32,39 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
                       label="Particle indices", help="0-based indices in the input STAR, or a .txt/.npy/.pkl file")
 
     def _insertAllSteps(self):
-        self._insertFunctionStep(self.exportStep)
+        self._insertFunctionStep(self.exportStep, self.selectBy.get(), self.classIds.get(), self.indices.get())
+
+    def _wantedClasses(self) -> set:
+        """0-based class numbers from the 1-based text ('1 3', '1,3')."""
+        return {int(c) - 1 for c in self.classIds.get().replace(",", " ").split()}
 
     def _kept(self, items) -> set:
+        """STAR rows of the chosen particles that are in this set (an index outside it is not exported)."""
         if self.selectBy.get() == 0:
-            wanted = {int(c) - 1 for c in self.classIds.get().replace(",", " ").split()}
+            wanted = self._wantedClasses()
             return {getattr(it, ATTR_INDEX).get() for it in items if getattr(it, ATTR_CLASS, None) is not None
                     and getattr(it, ATTR_CLASS).get() in wanted}
         text = self.indices.get().strip()
         if os.path.isfile(text):
             from tomodrgn_core.analysis.selection import read_array
-            return {int(i) for i in read_array(text)}
-        return {int(v) for v in text.replace(",", " ").split()}
+            chosen = {int(i) for i in read_array(text)}
+        else:
+            chosen = {int(v) for v in text.replace(",", " ").split()}
+        return chosen & set(star_rows(self.inputParticles.get()))
 
-    def exportStep(self):
+    def exportStep(self, *_):
         inp = self.inputParticles.get()
         keep = self._kept(inp.iterItems())  # iterItems recycles one object: read as we go
+        if not keep:
+            raise ValueError("The selection keeps none of this set's particles: check the classes or indices.")
         ind = self._getExtraPath("kept_indices.txt")
         np.savetxt(ind, sorted(keep), fmt="%d")
         star, source = star_of(inp)
         out_star = self._getExtraPath("particles_optimisation_set.star" if source == "relion5" else "particles.star")
         self.runJob(Plugin.getPython(), f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
-                                        f'--ind {ind} -o {out_star}')
+                                        f'--ind "{ind}" -o "{out_star}" --overwrite')  # our own folder: re-runnable
         out = inp.create(self._getPath())
-        copy_with_attributes(inp, out, keep=keep)
+        copy_with_attributes(inp, out, keep=keep)  # renumbered to the rows of the new STAR
         set_star(out, os.path.abspath(out_star), source)  # reliontomo: the filtered optimisation set
         if hasattr(out, "setNReParticles"):
             out.setNReParticles(len(keep))
@@ -64,11 +75,27 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
         inp = self.inputParticles.get()
         if inp is not None and star_of(inp)[0] is None:
             return ["The input particles carry no tomoDRGN/RELION 5 STAR."]
-        if self.selectBy.get() == 0 and inp is not None:
-            first = inp.getFirstItem()
-            if getattr(first, ATTR_CLASS, None) is None:
-                return ["These particles have no tomoDRGN classes: use the particles of a 'tomoDRGN analyze' run "
-                        "(its output classes' images), or select by indices."]
+        if self.selectBy.get() == 1:
+            text = (self.indices.get() or "").strip()
+            if not text:
+                return ["Give particle indices (0-based) or a file of them."]
+            if not os.path.isfile(text) and not all(v.isdigit() for v in text.replace(",", " ").split()):
+                return [f"Particle indices must be 0-based whole numbers (or a file of them), not '{text}'."]
+            return []
+        if inp is None:
+            return []
+        if getattr(inp.getFirstItem(), ATTR_CLASS, None) is None:
+            return ["These particles have no tomoDRGN classes: use the particles of a 'tomoDRGN analyze' run "
+                    "(its output classes' images), or select by indices."]
+        try:
+            wanted = self._wantedClasses()
+        except ValueError:
+            return [f"Classes to keep must be class numbers such as '1 3', not '{self.classIds.get()}'."]
+        present = {int(c) for c in inp.getUniqueValues(ATTR_CLASS)}
+        missing = sorted(c + 1 for c in wanted - present)
+        if not wanted or missing:
+            return [f"No class {', '.join(map(str, missing)) or '(none given)'} in these particles: their classes "
+                    f"are {', '.join(str(c + 1) for c in sorted(present))}."]
         return []
 
     def _summary(self):
@@ -76,6 +103,13 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
             return []
         return [f"{self.outputParticles.getSize()} of {self.inputParticles.get().getSize()} particles kept; "
                 f"STAR: {self._getExtraPath()}"]
+
+    def _methods(self):
+        if not hasattr(self, "outputParticles"):
+            return []
+        how = f"classes {self.classIds.get()}" if self.selectBy.get() == 0 else "a list of particle indices"
+        return [f"{self.outputParticles.getSize()} particles were selected by tomoDRGN {how} [Powell2024] and "
+                "written as a STAR file of the input's format."]
 
     def _citations(self):
         return ["Powell2024"]

@@ -1,19 +1,19 @@
 """tomoDRGN train homogeneous / train VAE: run the core trainer, register a Volume or a model + latent z."""
 import glob
 import os
-
-import pyworkflow.utils as pwutils
 import pickle
 import re
 
+import numpy as np
 from pwem.objects import Volume
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
 
 from .. import Plugin
 from ..constants import POOLING_CHOICES, TRAIN_DIR
-from ..convert import copy_with_attributes, set_star, star_of
+from ..convert import copy_with_attributes, set_star, star_of, star_rows
 from ..objects import TomoDrgnModel, TomoDrgnParticles
+from ._gpu import core_env_and_device
 
 
 class _ProtTomoDrgnTrainBase(EMProtocol):
@@ -29,7 +29,9 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         form.addParam("inputParticles", params.PointerParam, important=True, label="Particles",
                       pointerClass="TomoDrgnParticles,RelionSetOfPseudoSubtomograms",
                       help="from 'tomoDRGN import particles' or RELION 5 pseudo-subtomograms (reliontomo)")
-        form.addParam("numEpochs", params.IntParam, default=20, label="Epochs")
+        form.addParam("numEpochs", params.IntParam, default=20, label="Epochs",
+                      help="passes over all particles (numbered from 0 in the outputs). To train longer, raise this "
+                           "and press Continue: training resumes from the last saved epoch.")
         form.addParam("batchSize", params.IntParam, default=8, label="Batch size (particles)")
         form.addParam("learningRate", params.FloatParam, default=2e-4, expertLevel=params.LEVEL_ADVANCED,
                       label="Learning rate")
@@ -42,13 +44,15 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
                       label="Tilts sampled per particle", help="default: the fewest tilts of any particle")
         form.addParam("invertData", params.BooleanParam, default=True, label="Invert data sign?",
                       help="Yes for Warp/RELION stacks (white protein)")
-        form.addParam("doseMask", params.BooleanParam, default=True, label="Dose lattice mask?")
-        form.addParam("doseWeight", params.BooleanParam, default=True, label="Dose weighting?")
-        form.addParam("tiltWeight", params.BooleanParam, default=True, label="Tilt weighting?")
-        form.addParam("checkpoint", params.IntParam, default=1, label="Checkpoint every N epochs")
+        form.addParam("doseMask", params.BooleanParam, default=True, label="Dose lattice mask?",
+                      help="skip Fourier components beyond the optimal exposure of each tilt (their signal is gone)")
+        form.addParam("doseWeight", params.BooleanParam, default=True, label="Dose weighting?",
+                      help="weigh the loss by each tilt's exposure attenuation")
+        form.addParam("tiltWeight", params.BooleanParam, default=True, label="Tilt weighting?",
+                      help="weigh the loss by cos(tilt): thicker ice at high tilt")
+        form.addParam("checkpoint", params.IntParam, default=1, label="Checkpoint every N epochs",
+                      help="weights (and latent z) are saved every N epochs and at the last one")
         form.addParam("seed", params.IntParam, default=0, expertLevel=params.LEVEL_ADVANCED, label="Seed")
-        form.addParam("continueTraining", params.BooleanParam, default=False, label="Continue from last checkpoint?",
-                      help="resume this protocol's run from its last weights.<epoch>.pkl")
         form.addParam("stepMode", params.EnumParam, choices=list(self.STEP_MODES), default=0,
                       expertLevel=params.LEVEL_ADVANCED, label="GPU step",
                       help="For small batches on a GPU, which are bound by kernel launches: 'CUDA graphs' records "
@@ -69,18 +73,38 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         form.addParam("decLayers", params.IntParam, default=3, label="Decoder layers")
 
     def _insertAllSteps(self):
-        self._insertFunctionStep(self.trainStep)
+        inp = self.inputParticles.get()
+        self._insertFunctionStep(self.convertInputStep, inp.getObjId(), inp.getSize())
+        # the step's arguments are the training settings: Continue after raising the epochs (or changing anything
+        # else) re-runs training and everything after it; an unchanged, finished run is left as it is
+        self._insertFunctionStep(self.trainStep, self._args())
         self._insertFunctionStep(self.createOutputStep)
 
     def _workDir(self):
         return self._getExtraPath(TRAIN_DIR)
 
+    def _inputStar(self) -> str:
+        """The STAR this run trains on: exactly the input set's particles (see convertInputStep)."""
+        source = star_of(self.inputParticles.get())[1]
+        return self._getExtraPath("input_optimisation_set.star" if source == "relion5" else "input_particles.star")
+
+    def convertInputStep(self, *_):
+        """Write the STAR of exactly this set's particles. A set made with Scipion's own subset tools keeps the
+        STAR of the full set: training on that STAR would train on every particle."""
+        inp = self.inputParticles.get()
+        star, source = star_of(inp)
+        rows = self._getExtraPath("input_rows.txt")
+        np.savetxt(rows, star_rows(inp), fmt="%d")
+        self.runJob(Plugin.getPython(), f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
+                                        f'--ind "{rows}" -o "{self._inputStar()}" --overwrite')
+
     def _archArgs(self):
         return ["--dec-dim", self.decDim.get(), "--dec-layers", self.decLayers.get()]
 
     def _args(self):
-        star, source = star_of(self.inputParticles.get())
-        args = [Plugin.getProgram(self._command), f'"{star}"', "--source-software", source, "-o", self._workDir(),
+        source = star_of(self.inputParticles.get())[1]
+        args = [Plugin.getProgram(self._command), f'"{self._inputStar()}"', "--source-software", source,
+                "-o", self._workDir(),
                 "-n", self.numEpochs.get(), "-b", self.batchSize.get(), "--lr", self.learningRate.get(),
                 "--lr-schedule", self.LR_SCHEDULES[self.lrSchedule.get()],
                 "--checkpoint", self.checkpoint.get(), "--seed", self.seed.get(),
@@ -92,25 +116,14 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
             args.append("--uninvert-data")
         args += [flag for on, flag in ((self.doseMask, "--l-dose-mask"), (self.doseWeight, "--recon-dose-weight"),
                                        (self.tiltWeight, "--recon-tilt-weight")) if on.get()]
-        if self.continueTraining and glob.glob(os.path.join(self._workDir(), "weights.*.pkl")):
-            args += ["--load", "latest"]
-        elif os.path.isdir(self._workDir()):
-            args.append("--force")  # a restarted protocol starts over, as Scipion users expect
-        gpus = [g for g in str(self.getAttributeValue(params.GPU_LIST, "0")).replace(",", " ").split() if g]
-        if self.getAttributeValue(params.USE_GPU, True):
-            args += ["--device", "auto"] + (["--multigpu"] if len(gpus) > 1 else [])
-        else:
-            args += ["--device", "cpu"]
-        return " ".join(str(a) for a in args) + " " + self.extraParams.get("")
+        env, device = core_env_and_device(self, multi=True)
+        return " ".join(str(a) for a in args + device) + " " + self.extraParams.get("")
 
-    def _env(self):
-        env = pwutils.Environ(os.environ)
-        if self.getAttributeValue(params.USE_GPU, True):
-            env["CUDA_VISIBLE_DEVICES"] = str(self.getAttributeValue(params.GPU_LIST, "0")).replace(" ", ",")
-        return env
-
-    def trainStep(self):
-        self.runJob(Plugin.getPython(), self._args(), env=self._env())
+    def trainStep(self, args):
+        # Restart empties the run folder; Continue (Scipion's resume) goes on from the last saved epoch
+        if glob.glob(os.path.join(self._workDir(), "weights.*.pkl")):
+            args += " --load latest"
+        self.runJob(Plugin.getPython(), args, env=core_env_and_device(self, multi=True)[0])
 
     def _lastEpoch(self) -> int:
         epochs = [int(m.group(1)) for f in glob.glob(os.path.join(self._workDir(), "weights.*.pkl"))
@@ -123,8 +136,14 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         if particles is not None and star_of(particles)[0] is None:
             errors.append("The input particles carry no tomoDRGN/RELION 5 STAR: import them with "
                           "'tomoDRGN import particles' first.")
-        if self.numEpochs.get() < 1 or self.batchSize.get() < 1:
-            errors.append("Epochs and batch size must be at least 1.")
+        for name, label in (("numEpochs", "Epochs"), ("batchSize", "Batch size"), ("checkpoint", "Checkpoint every"),
+                            ("decDim", "Decoder width"), ("decLayers", "Decoder layers"), ("zDim", "Latent dimension"),
+                            ("numberOfThreads", "Threads")):
+            value = getattr(self, name, None)
+            if value is not None and value.get() is not None and value.get() < 1:
+                errors.append(f"{label} must be at least 1, not {value.get()}.")
+        if self.sampleNtilts.get() is not None and self.sampleNtilts.get() < 1:
+            errors.append(f"Tilts sampled per particle must be at least 1, not {self.sampleNtilts.get()}.")
         return errors
 
     def _citations(self):
@@ -147,8 +166,10 @@ class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
         self._defineSourceRelation(self.inputParticles, vol)
 
     def _summary(self):
-        return [f"Homogeneous decoder trained for {self.numEpochs.get()} epochs."] + (
-            ["Volume: " + self.outputVolume.getFileName()] if hasattr(self, "outputVolume") else [])
+        if not hasattr(self, "outputVolume"):
+            return ["Training not finished yet (progress in the log)."]
+        return [f"Homogeneous decoder trained for {self.numEpochs.get()} epochs.",
+                "Volume: " + self.outputVolume.getFileName()]
 
     def _methods(self):
         return [f"A homogeneous tomoDRGN decoder ({self.decDim.get()}x{self.decLayers.get()}) was trained for "
@@ -189,9 +210,11 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
         model.setZDim(self.zDim.get())
         inp = self.inputParticles.get()
         out = inp.create(self._getPath())  # the input's class: reliontomo sets stay reliontomo sets
-        star, source = star_of(inp)
-        copy_with_attributes(inp, out, z=z)
-        set_star(out, star, source)
+        # z rows follow the STAR trained on (the set's particles, in input order): items are renumbered to it
+        copy_with_attributes(inp, out, z=z, keep=np.loadtxt(self._getExtraPath("input_rows.txt"), ndmin=1).astype(int))
+        set_star(out, os.path.abspath(self._inputStar()), star_of(inp)[1])
+        if hasattr(out, "setNReParticles"):  # reliontomo's own particle count
+            out.setNReParticles(out.getSize())
         self._defineOutputs(outputModel=model, outputParticles=out)
         self._defineSourceRelation(self.inputParticles, model)
         self._defineSourceRelation(self.inputParticles, out)

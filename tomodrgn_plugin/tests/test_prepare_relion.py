@@ -167,7 +167,7 @@ class TestTomoDrgnPrepareAndRelion(BaseTest):
         self.launchProtocol(sub)
         out = sub.outputParticles
         self.assertEqual(type(out).__name__, "RelionSetOfPseudoSubtomograms")
-        self.assertEqual(sorted(getattr(p, ATTR_INDEX).get() for p in out), [0, 5, 12, 39])
+        self.assertEqual(sorted(getattr(p, ATTR_INDEX).get() for p in out), [0, 1, 2, 3])  # rows of the new STAR
         self.assertTrue(out.filesMaster.endswith("_optimisation_set.star"))
         self.assertNotEqual(out.filesMaster, parts.filesMaster)
         reread = load_particles(out.filesMaster)

@@ -18,6 +18,22 @@ FIXTURE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / 
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
 FAST = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
 FAST_VAE = dict(zDim=2, encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **FAST)
+TINY_VAE = dict(zDim=2, encDimA=16, encLayersA=1, outDimA=8, encDimB=16, encLayersB=1, decDim=16, decLayers=1,
+                batchSize=8, learningRate=1e-3, useGpu=False, numberOfThreads=1)
+
+
+def star_locations(star) -> dict:
+    """{particle row: (1-based image index, stack)} of each particle's lowest-dose tilt in a STAR, as the
+    import protocol locates its items: how a set's items are matched with the STAR it points at."""
+    from tomodrgn_core.io import load_particles, schema as S
+    t = load_particles(star).table
+    first = t.loc[t.groupby(S.PARTICLE_INDEX)[S.DOSE].idxmin()]
+    return {int(r[S.PARTICLE_INDEX]): (int(r[S.IMAGE_INDEX]) + 1, str(r[S.IMAGE_PATH])) for _, r in first.iterrows()}
+
+
+def item_locations(particles) -> dict:
+    """{_tomodrgnIndex: location} of a set's items."""
+    return {getattr(p, ATTR_INDEX).get(): tuple(p.getLocation()) for p in particles}
 
 
 class TestTomoDrgnProtocols(BaseTest):
@@ -32,6 +48,62 @@ class TestTomoDrgnProtocols(BaseTest):
         prot = self.newProtocol(ProtTomoDrgnImportParticles, starFile=str(star), objLabel=label)
         self.launchProtocol(prot)
         return prot.outputParticles
+
+    def test_scipion_subsets_train_and_export_their_own_particles(self):
+        """A set cut by Scipion's own tools keeps the STAR of the full set: training must use only its
+        particles, and every set written after that must index its own STAR."""
+        from pwem.protocols import ProtSplitSet
+        from tomodrgn_plugin.protocols._gpu import core_env_and_device
+
+        parts = self._import(self.sim["warp"], "to split")
+        split = self.newProtocol(ProtSplitSet, inputSet=parts, numberOfSets=2, randomize=True)
+        self.launchProtocol(split)
+        half = split.outputTomoDrgnParticles01
+        half_locations = item_locations(half)
+        self.assertEqual(len(half_locations), 60)
+        self.assertNotEqual(sorted(half_locations), list(range(60)))  # a scattered half of the 120 rows
+        vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=half, numEpochs=1, checkpoint=1, **TINY_VAE)
+        self.launchProtocol(vae)
+        cfg = yaml.safe_load(open(vae._getExtraPath("train", "config.yaml")))
+        self.assertEqual(cfg["dataset"]["n_particles"], 60)  # the half, not the full STAR
+        out = vae.outputParticles
+        locations = item_locations(out)
+        self.assertEqual(locations, star_locations(out.getStarFile()))
+        self.assertEqual(sorted(locations.values()), sorted(half_locations.values()))
+        z = np.load(vae._getExtraPath("train", "z.0.train.npz"))["mu"]
+        for p in out:
+            np.testing.assert_allclose(parse_z(getattr(p, ATTR_Z).get()), z[getattr(p, ATTR_INDEX).get()], atol=1e-5)
+
+        sub = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=out, selectBy=1, indices="0 2 5")
+        self.launchProtocol(sub)
+        got = item_locations(sub.outputParticles)
+        self.assertEqual(got, star_locations(sub.outputParticles.getStarFile()))
+        self.assertEqual(sorted(got.values()), sorted(locations[i] for i in (0, 2, 5)))
+
+        # GPU IDs as Scipion writes them: ranges and lists reach the core as one CUDA_VISIBLE_DEVICES list
+        for ids, visible in (("0-1", "0,1"), ("0, 2", "0,2"), ("3", "3")):
+            gpu = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, useGpu=True, gpuList=ids)
+            env, device = core_env_and_device(gpu, multi=True)
+            self.assertEqual(env["CUDA_VISIBLE_DEVICES"], visible)
+            self.assertEqual(device, ["--device", "cuda"] + (["--multigpu"] if "," in visible else []))
+
+    def test_import_with_stacks_folder(self):
+        """STAR in one folder, stacks in another: the imported set's STAR must find them on its own."""
+        import shutil
+        from tomodrgn_core.io import load_particles
+
+        alone = Path(self.getOutputPath("star_alone"))
+        alone.mkdir(exist_ok=True)
+        star = alone / "particles.star"
+        shutil.copyfile(self.sim["warp"], star)  # its stack names are relative: not found from here
+        prot = self.newProtocol(ProtTomoDrgnImportParticles, starFile=str(star),
+                                dataDir=str(Path(self.sim["warp"]).parent))
+        self.launchProtocol(prot)
+        parts = prot.outputParticles
+        self.assertEqual(parts.getSize(), 120)
+        self.assertNotEqual(parts.getStarFile(), str(star))  # the run's own copy, stacks by absolute path
+        self.assertEqual(load_particles(parts.getStarFile()).n_particles, 120)  # no stacks folder needed
+        self.assertEqual(item_locations(parts), star_locations(parts.getStarFile()))
 
     def test_import_relion5_fixture(self):
         parts = self._import(FIXTURE, "fixture")
@@ -70,6 +142,15 @@ class TestTomoDrgnProtocols(BaseTest):
         zs = {getattr(p, ATTR_INDEX).get(): parse_z(getattr(p, ATTR_Z).get()) for p in vae.outputParticles}
         self.assertEqual(len(zs), 120)
         self.assertEqual(len(zs[0]), 2)
+        wrong = self.newProtocol(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=parts, ksample=2)
+        self.assertIn("carry no latent z", " ".join(wrong.validate()))
+        wrong = self.newProtocol(ProtTomoDrgnAnalyze, inputModel=vae.outputModel,
+                                 inputParticles=vae.outputParticles, ksample=2, epoch=7)
+        self.assertIn("Epoch 7 was not saved; saved epochs (0-based): 4, 9, 14, 19", " ".join(wrong.validate()))
+        for text, expected in (("0 0 0", "needs 2 numbers"), ("0 x", "line 1 of the latent values is not numbers"),
+                               ("0 0\n1", "different lengths")):
+            gen = self.newProtocol(ProtTomoDrgnGenerateVolumes, inputModel=vae.outputModel, zValues=text)
+            self.assertIn(expected, " ".join(gen.validate()))
 
         an = self.newProtocol(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles,
                               ksample=121, skipUmap=True, useGpu=False)
@@ -102,9 +183,14 @@ class TestTomoDrgnProtocols(BaseTest):
         self.assertEqual(sub.inputParticles.get().getObjId(), an.outputParticles.getObjId())
         self.launchProtocol(sub)
         expected = sorted(i for i, k in labels.items() if k == 0)
-        got = sorted(getattr(p, ATTR_INDEX).get() for p in sub.outputParticles)
-        self.assertEqual(got, expected)
+        got = item_locations(sub.outputParticles)
+        self.assertEqual(sorted(got), list(range(len(expected))))  # renumbered to the rows of the new STAR...
+        self.assertEqual(got, star_locations(sub.outputParticles.getStarFile()))  # ...which hold those particles
+        before = item_locations(an.outputParticles)
+        self.assertEqual(sorted(got.values()), sorted(before[i] for i in expected))
         self.assertEqual(type(sub.outputParticles), type(an.outputParticles))
+        missing = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=an.outputParticles, classIds="1 7")
+        self.assertIn("No class 7 in these particles: their classes are 1, 2", " ".join(missing.validate()))
         reread = load_particles(sub.outputParticles.getStarFile())
         self.assertEqual(reread.n_particles, len(expected))
         self.assertEqual(int(reread.ntilts.sum()), 31 * len(expected))

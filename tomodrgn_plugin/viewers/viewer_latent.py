@@ -26,13 +26,20 @@ def latent_figure(particles_csv: str):
         i = int(name[2:]) - 1 if name.startswith("PC") else len(pct)
         return f"{name} ({pct[i]:.1f}%)" if i < len(pct) else name
 
-    panels = [("PC1", "PC2")] + ([("UMAP1", "UMAP2")] if "UMAP1" in t and t["UMAP1"].notna().all() else [])
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 4.5))
+    panels = [(a, b) for a, b in (("PC1", "PC2"), ("UMAP1", "UMAP2")) if a in t and b in t and t[a].notna().all()]
+    fig, axes = plt.subplots(1, max(len(panels), 1) + 1, figsize=(5 * (max(len(panels), 1) + 1), 4.5))
     for ax, (a, b) in zip(axes, panels):
         sc = ax.scatter(t[a], t[b], c=t["cluster"], cmap="tab20", s=6)
         ax.set_xlabel(label(a))
         ax.set_ylabel(label(b))
-    fig.colorbar(sc, ax=axes[len(panels) - 1], label="k-means class (0-based)")
+    if panels:
+        fig.colorbar(sc, ax=axes[len(panels) - 1], label="k-means class (0-based)")
+    else:  # a one-dimensional latent space: PC1 per class
+        for k in sorted(t["cluster"].unique()):
+            axes[0].hist(t.loc[t["cluster"] == k, "PC1"], bins=40, alpha=0.6, label=f"class {k + 1}")
+        axes[0].set_xlabel(label("PC1"))
+        axes[0].set_ylabel("particles")
+        axes[0].legend()
     sizes = np.bincount(t["cluster"].to_numpy())
     axes[-1].bar(np.arange(1, len(sizes) + 1), sizes)
     axes[-1].set_xlabel("class (as in Scipion, 1-based)")
