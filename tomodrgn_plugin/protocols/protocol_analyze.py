@@ -39,8 +39,10 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         form.addHidden(params.GPU_LIST, params.StringParam, default="0")
 
     def _insertAllSteps(self):
-        self._insertFunctionStep(self.analyzeStep)
-        self._insertFunctionStep(self.createOutputStep)
+        # Continue after changing a choice re-runs both steps (Scipion re-runs the steps whose arguments changed)
+        choices = (self._epoch(), self.ksample.get(), self.skipUmap.get(), self.gmm.get(), self.flip.get())
+        self._insertFunctionStep(self.analyzeStep, *choices)
+        self._insertFunctionStep(self.createOutputStep, *choices)
 
     def _epoch(self):
         return self.inputModel.get().resolveEpoch(self.epoch.get())
@@ -48,7 +50,7 @@ class ProtTomoDrgnAnalyze(EMProtocol):
     def _outDir(self):
         return self._getExtraPath(f"analyze.{self._epoch()}")
 
-    def analyzeStep(self):
+    def analyzeStep(self, *_):
         args = [Plugin.getProgram("analyze"), self.inputModel.get().getWorkDir(), self._epoch(), "-o", self._outDir(),
                 "--ksample", self.ksample.get()]
         args += (["--skip-umap"] if self.skipUmap else []) + (["--gmm"] if self.gmm else [])
@@ -59,7 +61,7 @@ class ProtTomoDrgnAnalyze(EMProtocol):
     def _kdir(self):
         return os.path.join(self._outDir(), f"kmeans{self.ksample.get()}")
 
-    def createOutputStep(self):
+    def createOutputStep(self, *_):
         particles = self.inputParticles.get()
         apix = particles.getSamplingRate()
         vols = SetOfVolumes.create(self._getPath())

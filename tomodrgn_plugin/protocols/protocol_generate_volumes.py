@@ -38,9 +38,10 @@ class ProtTomoDrgnGenerateVolumes(EMProtocol):
 
     def _insertAllSteps(self):
         # the choices are the step's arguments: Continue after changing them generates the new volumes
-        self._insertFunctionStep(self.generateStep, self.mode.get(), self.zValues.get(), self.pcDim.get(),
-                                 self.nVols.get(), self.anchors.get(), self._epoch(), self.flip.get())
-        self._insertFunctionStep(self.createOutputStep)
+        choices = (self.mode.get(), self.zValues.get(), self.pcDim.get(), self.nVols.get(), self.anchors.get(),
+                   self._epoch(), self.flip.get())
+        self._insertFunctionStep(self.generateStep, *choices)
+        self._insertFunctionStep(self.createOutputStep, *choices)
 
     def _zRows(self):
         """The latent values as an (n, zdim) array; ValueError naming the line that is not numbers."""
@@ -80,7 +81,7 @@ class ProtTomoDrgnGenerateVolumes(EMProtocol):
             shutil.rmtree(out)
         self.runJob(Plugin.getPython(), " ".join(str(a) for a in args + device), env=env)
 
-    def createOutputStep(self):
+    def createOutputStep(self, *_):
         vols = SetOfVolumes.create(self._getPath())
         from tomodrgn_core.io import read_volume
         files = sorted(glob.glob(self._getExtraPath("volumes", "*.mrc")) +

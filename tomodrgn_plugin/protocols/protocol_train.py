@@ -75,10 +75,12 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
     def _insertAllSteps(self):
         inp = self.inputParticles.get()
         self._insertFunctionStep(self.convertInputStep, inp.getObjId(), inp.getSize())
-        # the step's arguments are the training settings: Continue after raising the epochs (or changing anything
-        # else) re-runs training and everything after it; an unchanged, finished run is left as it is
-        self._insertFunctionStep(self.trainStep, self._args())
-        self._insertFunctionStep(self.createOutputStep)
+        # the steps' arguments are the training settings: Continue after raising the epochs (or changing anything
+        # else) re-runs training and the outputs (Scipion re-runs only the steps whose arguments changed); an
+        # unchanged, finished run is left as it is
+        args = self._args()
+        self._insertFunctionStep(self.trainStep, args)
+        self._insertFunctionStep(self.createOutputStep, args)
 
     def _workDir(self):
         return self._getExtraPath(TRAIN_DIR)
@@ -158,7 +160,7 @@ class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
     _lrSchedule = "cosine"
     _possibleOutputs = {"outputVolume": Volume}
 
-    def createOutputStep(self):
+    def createOutputStep(self, *_):
         vol = Volume()
         vol.setFileName(os.path.join(self._workDir(), "reconstruct.mrc"))
         vol.setSamplingRate(self.inputParticles.get().getSamplingRate())
@@ -201,7 +203,7 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
                                       "--pooling-function", POOLING_CHOICES[self.pooling.get()]]
         return args + (["--beta", self.beta.get()] if self.beta.get() is not None else [])
 
-    def createOutputStep(self):
+    def createOutputStep(self, *_):
         epoch = self._lastEpoch()
         with open(os.path.join(self._workDir(), f"z.{epoch}.train.pkl"), "rb") as f:
             z = pickle.load(f)

@@ -74,6 +74,14 @@ class TestTomoDrgnProtocols(BaseTest):
         for p in out:
             np.testing.assert_allclose(parse_z(getattr(p, ATTR_Z).get()), z[getattr(p, ATTR_INDEX).get()], atol=1e-5)
 
+        # Continue after raising the epochs: training resumes from the saved epoch, not from scratch
+        vae.numEpochs.set(2)
+        self.launchProtocol(vae)
+        self.assertEqual(vae.outputModel.getLastEpoch(), 1)
+        log = open(vae._getExtraPath("train", "run.log")).read()
+        self.assertIn("resumed from", log)
+        self.assertEqual(log.count("epoch 0:"), 1)  # epoch 0 was trained once
+
         sub = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=out, selectBy=1, indices="0 2 5")
         self.launchProtocol(sub)
         got = item_locations(sub.outputParticles)
