@@ -5,6 +5,7 @@ Each command module defines ``add_args(parser)`` and ``main(args)``.
 """
 import argparse
 import importlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -68,7 +69,10 @@ def main(argv=None) -> int:
         with guard_inputs():  # no output may replace a file this command has read
             module.main(args)
     except TomoDrgnInputError as err:
-        print(f"tomodrgn {name}: error: {err}", file=sys.stderr)
+        message = f"tomodrgn {name}: error: {err}"
+        print(message, file=sys.stderr)
+        if os.environ.get("TOMODRGN_ERROR_FILE"):  # a caller (the Scipion plugin) shows it as the run's error
+            Path(os.environ["TOMODRGN_ERROR_FILE"]).write_text(message + "\n")
         if new_dir is not None and new_dir.is_dir():
             # made by this failed run, so nothing of the user's is in it: leave no half-made output behind
             shutil.rmtree(new_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ from ..constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
 from ..convert import copy_with_attributes, set_star, star_of
 from ..objects import TomoDrgnParticles
 from ._gpu import core_env_and_device
+from ._run import run_core
 
 
 class ProtTomoDrgnAnalyze(EMProtocol):
@@ -56,7 +57,7 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         args += (["--skip-umap"] if self.skipUmap else []) + (["--gmm"] if self.gmm else [])
         args += ["--flip"] if self.flip else []
         env, device = core_env_and_device(self, require=False)
-        self.runJob(Plugin.getPython(), " ".join(str(a) for a in args + device), env=env)
+        run_core(self, " ".join(str(a) for a in args + device), env=env)
 
     def _kdir(self):
         return os.path.join(self._outDir(), f"kmeans{self.ksample.get()}")

@@ -9,6 +9,7 @@ from pyworkflow.protocol import params
 
 from .. import Plugin
 from ._gpu import core_env_and_device
+from ._run import run_core
 from .protocol_analyze import _epoch_errors
 
 MODES = ["latent values", "PC traversal", "graph traversal"]
@@ -79,7 +80,7 @@ class ProtTomoDrgnGenerateVolumes(EMProtocol):
         if os.path.isdir(out):  # Continue with new choices: only the new volumes in the output
             import shutil
             shutil.rmtree(out)
-        self.runJob(Plugin.getPython(), " ".join(str(a) for a in args + device), env=env)
+        run_core(self, " ".join(str(a) for a in args + device), env=env)
 
     def createOutputStep(self, *_):
         vols = SetOfVolumes.create(self._getPath())

@@ -10,13 +10,16 @@ from tomo.objects import SetOfSubTomograms
 from .. import Plugin
 from ..constants import ATTR_CLASS, ATTR_INDEX
 from ..convert import copy_with_attributes, set_star, star_of, star_rows
+from ._run import run_core
 
 SELECT = ["classes", "particle indices"]
 
 
 class ProtTomoDrgnSubsetExport(EMProtocol):
-    """Keep the particles of the chosen tomoDRGN classes (or an index list); the output set has the input's
-    class, so RELION/Dynamo protocols take it unchanged, and its STAR holds exactly those particles."""
+    """Keep the particles of the chosen tomoDRGN classes (or an index list). The filtered STAR (Warp image
+    series, or RELION 5 optimisation set) is the export: RELION 5 / WarpTools / Dynamo re-extract from it.
+    The output set has the input's class (reliontomo's pseudo-subtomograms stay so, for RELION 5 protocols);
+    its items are 2D particle tilt-image series with their tomogram coordinates, not 3D subtomograms."""
     _label = "tomoDRGN subset export"
     _possibleOutputs = {"outputParticles": SetOfSubTomograms}  # the input's class (ours, or reliontomo's)
 
@@ -61,8 +64,8 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
         np.savetxt(ind, sorted(keep), fmt="%d")
         star, source = star_of(inp)
         out_star = self._getExtraPath("particles_optimisation_set.star" if source == "relion5" else "particles.star")
-        self.runJob(Plugin.getPython(), f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
-                                        f'--ind "{ind}" -o "{out_star}" --overwrite')  # our own folder: re-runnable
+        run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
+                       f'--ind "{ind}" -o "{out_star}" --overwrite')  # our own folder: re-runnable
         out = inp.create(self._getPath())
         copy_with_attributes(inp, out, keep=keep)  # renumbered to the rows of the new STAR
         set_star(out, os.path.abspath(out_star), source)  # reliontomo: the filtered optimisation set

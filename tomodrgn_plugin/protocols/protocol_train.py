@@ -14,6 +14,7 @@ from ..constants import POOLING_CHOICES, TRAIN_DIR
 from ..convert import copy_with_attributes, set_star, star_of, star_rows
 from ..objects import TomoDrgnModel, TomoDrgnParticles
 from ._gpu import core_env_and_device
+from ._run import run_core
 
 
 class _ProtTomoDrgnTrainBase(EMProtocol):
@@ -97,8 +98,8 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         star, source = star_of(inp)
         rows = self._getExtraPath("input_rows.txt")
         np.savetxt(rows, star_rows(inp), fmt="%d")
-        self.runJob(Plugin.getPython(), f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
-                                        f'--ind "{rows}" -o "{self._inputStar()}" --overwrite')
+        run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
+                       f'--ind "{rows}" -o "{self._inputStar()}" --overwrite')
 
     def _archArgs(self):
         return ["--dec-dim", self.decDim.get(), "--dec-layers", self.decLayers.get()]
@@ -125,7 +126,7 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         # Restart empties the run folder; Continue (Scipion's resume) goes on from the last saved epoch
         if glob.glob(os.path.join(self._workDir(), "weights.*.pkl")):
             args += " --load latest"
-        self.runJob(Plugin.getPython(), args, env=core_env_and_device(self, multi=True)[0])
+        run_core(self, args, env=core_env_and_device(self, multi=True)[0])
 
     def _lastEpoch(self) -> int:
         epochs = [int(m.group(1)) for f in glob.glob(os.path.join(self._workDir(), "weights.*.pkl"))

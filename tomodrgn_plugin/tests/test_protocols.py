@@ -206,3 +206,8 @@ class TestTomoDrgnProtocols(BaseTest):
         gen = self.newProtocol(ProtTomoDrgnGenerateVolumes, inputModel=vae.outputModel, zValues="0 0\n1 1")
         self.launchProtocol(gen)
         self.assertEqual(gen.outputVolumes.getSize(), 2)
+        # a failure the form cannot foresee: the run's error is the core's own line, not just "exit status 2"
+        bad = self.newProtocol(ProtTomoDrgnGenerateVolumes, inputModel=vae.outputModel, mode=2, anchors="0 999")
+        self.proj.launchProtocol(bad, wait=True)
+        self.assertTrue(bad.isFailed())
+        self.assertIn("anchor 999 is not a particle index (0..119) -> fix:", bad.getErrorMessage())
