@@ -157,15 +157,39 @@ def test_subset_write_and_reread_relion5(ps, tmp_path):
     assert load_particles(rel[0]).n_particles == 3 and load_particles(rel[2]).n_particles == 3
 
 
-def test_premultiplied_images_carry_ctf_squared_and_keep_their_sign(ps, tmp_path):
-    from tomodrgn_core.data import TiltSeriesData, preprocess
-    from tomodrgn_core.physics import image_sign
-    assert ps.table[S.CTF_PREMULTIPLIED].all()  # rlnCtfDataAreCtfPremultiplied 1 in every optics group
-    data = TiltSeriesData(ps, preprocess(ps, tmp_path, log=lambda m: None))
-    t = ps.table
-    one = compute_ctf(data.freqs.double(), *(t[c].to_numpy()[:3, None].squeeze(1) for c in
-                      (S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE, S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT)))
-    assert torch.allclose(data.ctf[:3].double(), one ** 2, atol=1e-5)  # the forward model: CTF^2 x volume
-    # inversion is for plain white-protein stacks; CTF^2 x volume is white already
-    assert (image_sign(True, t[S.CTF_PREMULTIPLIED].to_numpy()) == 1).all()
-    assert (image_sign(True, np.zeros(3, bool)) == -1).all() and (image_sign(False, np.zeros(3, bool)) == 1).all()
+def test_premultiplied_images_are_divided_by_their_ctf_into_plain_ones(tmp_path):
+    """A CTF-premultiplied image (CTF x (CTF x volume + noise), WarpTools' 2D stacks) must reach training as
+    the plain image it came from: divided by its CTF where CTF^2 is above the floor, with the plain image's
+    sign. Trained on CTF^2 x volume, the decoder got almost no low-resolution gradient (fixture map CC 0.23)."""
+    from tomodrgn_core import physics as P
+    from tomodrgn_core.data import preprocess, window_mask
+    from tomodrgn_core.data._preprocess import CTF_COLUMNS, PREMULTIPLIED_CTF2_FLOOR
+    from tomodrgn_core.simulate import simulate_dataset
+
+    sim = simulate_dataset(tmp_path / "sim", n_particles=6, box=32, n_classes=1, snr=0.5, seed=3, max_tilt=30)
+    plain = load_particles(sim["warp"])
+    t = plain.table
+    D = plain.box
+    # premultiply exactly as WarpTools does: the forward-model image (protein dark) times its CTF
+    sign = P.image_sign(True, np.zeros(len(t), bool))
+    ctf_full = P.compute_ctf(lattice_2d(D, dtype=torch.float64)[:, :2] / plain.pixel_size,
+                             *(torch.from_numpy(np.array(t[c], dtype=np.float64)) for c in CTF_COLUMNS))
+    images = torch.from_numpy(plain.images(np.arange(len(t))) * sign[:, None, None])
+    premult_images = P.iht2_center(P.ht2_center(images) * ctf_full.reshape(-1, D, D)).numpy()
+    premult = load_particles(sim["warp"])
+    premult.table[S.CTF_PREMULTIPLIED] = True
+    premult.images = lambda rows: premult_images[rows]
+    premult.star_path = plain.star_path
+    a = np.load(preprocess(plain, tmp_path / "a", invert_data=True, log=lambda m: None))
+    b = np.load(preprocess(premult, tmp_path / "b", invert_data=True, log=lambda m: None))
+    ctf2 = ctf_full[:, window_mask(D)].square().numpy()
+    above = ctf2 > PREMULTIPLIED_CTF2_FLOOR
+    assert above.mean() > 0.9  # most of the lattice: the comparison covers the data
+    scale = a.std()
+    assert np.abs(a - b)[above].max() < 1e-3 * scale  # the plain image again, with its own sign
+    # without the division the rows would be CTF^2 x volume: far from the plain image
+    assert np.abs(a * ctf_full[:, window_mask(D)].numpy() - b)[above].mean() > 0.1 * scale
+    # the image sign: premultiplied stacks are never flipped (CTF^2 x volume is positive whatever the CTF)
+    assert (P.image_sign(True, np.ones(3, bool)) == 1).all() and (P.image_sign(True, np.zeros(3, bool)) == -1).all()
+
+

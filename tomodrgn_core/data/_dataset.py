@@ -12,9 +12,7 @@ from .. import physics as P
 from .._proc import proc_kib
 from ..errors import TomoDrgnInputError
 from ..io import _schema as S
-from ._preprocess import normalization_std, window_mask
-
-CTF_COLUMNS = [S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE, S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT]
+from ._preprocess import CTF_COLUMNS, normalization_std, window_mask
 
 
 @dataclass
@@ -95,8 +93,6 @@ class TiltSeriesData:
         f32 = dict(device=self.device, dtype=torch.float32)
         self.rot = torch.as_tensor(P.euler_to_matrix(t[S.ROT], t[S.TILT], t[S.PSI]), **f32)
         self.ctf_params = torch.as_tensor(np.array(t[CTF_COLUMNS], dtype=np.float64), **f32)
-        premultiplied = t[S.CTF_PREMULTIPLIED].to_numpy(bool)
-        self.premultiplied = torch.as_tensor(premultiplied, device=self.device) if premultiplied.any() else None
         self.dose = torch.as_tensor(np.array(t[S.DOSE], dtype=np.float64), **f32)
         self.tilt_weight = torch.as_tensor(np.array(t[S.TILT_WEIGHT], dtype=np.float64), **f32)
         # tilt draws and row indices live where the images do: on the host when they stream from disk (the rows
@@ -180,8 +176,8 @@ class TiltSeriesData:
 
     def _ctf(self, rows: torch.Tensor) -> torch.Tensor:
         p = self.ctf_params[rows]
-        ctf = P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
-        return P.recorded_ctf(ctf, None if self.premultiplied is None else self.premultiplied[rows])
+        # (premultiplied images were divided by their CTF in preprocessing: every row carries one CTF)
+        return P.compute_ctf(self.freqs, *(p[:, i] for i in range(p.shape[1])))
 
     def sample_rows(self, particles: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n) random tilts per particle without replacement, re-drawn at every call (vectorised)."""

@@ -3,6 +3,11 @@
 Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), shifted
 by -origin (so the particle sits at the box centre), Hartley-transformed, and its values inside the circular window
 (radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
+
+CTF-premultiplied images (WarpTools 2D stacks: CTF x (CTF x volume + noise)) are divided by their CTF here,
+CTF / max(CTF^2, floor), which gives back CTF x volume + noise: the plain image the forward model and the
+encoder expect, with its own noise level. Trained on CTF^2 x volume instead, the decoder gets almost no
+gradient at low resolution (CTF^2 ~ 0.005 near the origin), and the low-resolution map never forms.
 """
 from __future__ import annotations
 
@@ -24,12 +29,21 @@ def window_mask(D: int) -> torch.Tensor:
     return P.circular_mask(D, radius=D // 2 - 0.5)
 
 
+CTF_COLUMNS = [S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE, S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT]
+# where CTF^2 is below this (near its zeros), a premultiplied value is divided by the floor instead: the
+# division would only amplify rounding there (the origin, CTF^2 ~ amplitude contrast^2 ~ 0.005, stays above it)
+PREMULTIPLIED_CTF2_FLOOR = 1e-3
+
+
 def cache_key(particle_set, invert_data: bool) -> str:
     """Identifies a dataset's preprocessing: STAR path + mtime, row count, box, inversion."""
     st = os.stat(particle_set.star_path)
     premultiplied = int(particle_set.table[S.CTF_PREMULTIPLIED].sum())  # (their sign is kept: see image_sign)
-    stamp = json.dumps([str(Path(particle_set.star_path).resolve()), st.st_mtime_ns, len(particle_set.table),
-                        particle_set.box, bool(invert_data), premultiplied])
+    stamp = [str(Path(particle_set.star_path).resolve()), st.st_mtime_ns, len(particle_set.table),
+             particle_set.box, bool(invert_data), premultiplied]
+    if premultiplied:  # caches written before premultiplied images were divided by their CTF are not reused
+        stamp.append("premultiplied-ctf-divided")
+    stamp = json.dumps(stamp)
     return hashlib.sha1(stamp.encode()).hexdigest()[:12]
 
 
@@ -54,6 +68,9 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
     n = len(t)
     tmp = path.with_suffix(".partial.npy")
     sign = P.image_sign(invert_data, t[S.CTF_PREMULTIPLIED].to_numpy())
+    premultiplied = np.array(t[S.CTF_PREMULTIPLIED], dtype=bool)
+    freqs = P.lattice_2d(D, dtype=torch.float64)[inside][:, :2] / particle_set.pixel_size  # window order, 1/A
+    ctf_params = np.array(t[CTF_COLUMNS], dtype=np.float64)
     shifts = t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(np.float64) / particle_set.pixel_size
     # plain sequential writes and unmapped stacks after each chunk: memory stays flat as the data grows
     with open(tmp, "wb") as f:
@@ -63,11 +80,23 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
             rows = np.arange(s0, min(n, s0 + chunk))
             img = torch.from_numpy(particle_set.images(rows) * sign[rows, None, None])
             img = shift_images(img, -torch.from_numpy(np.ascontiguousarray(shifts[rows])))
-            P.ht2_center(img).reshape(len(rows), -1)[:, inside].numpy().astype("<f4").tofile(f)
+            ht = P.ht2_center(img).reshape(len(rows), -1)[:, inside]
+            if premultiplied[rows].any():
+                ht = ht * divide_premultiplied(freqs, ctf_params[rows], premultiplied[rows])
+            ht.numpy().astype("<f4").tofile(f)
             particle_set.close_stacks()
     os.replace(tmp, path)
     log(f"preprocessed {n} tilt images -> {path}")
     return path
+
+
+def divide_premultiplied(freqs: torch.Tensor, ctf_params: np.ndarray, premultiplied: np.ndarray) -> torch.Tensor:
+    """(n, npix) factors that turn premultiplied rows back into plain ones: CTF / max(CTF^2, floor); 1 for
+    plain rows. The CTF is symmetric in k, so the factor applies to Hartley values as to Fourier ones."""
+    ctf = P.compute_ctf(freqs, *(torch.from_numpy(np.ascontiguousarray(ctf_params[:, i]))
+                                 for i in range(ctf_params.shape[1])))
+    factor = ctf / ctf.square().clamp(min=PREMULTIPLIED_CTF2_FLOOR)
+    return torch.where(torch.from_numpy(premultiplied)[:, None], factor, torch.ones_like(factor))
 
 
 def normalization_std(ht: np.ndarray, max_rows: int = 1024) -> float:

@@ -19,7 +19,7 @@ PIXEL_SIZE_OPTIONS = ("rlnImagePixelSize", "rlnPixelSize", "rlnDetectorPixelSize
 # a signed stage tilt column, when the writer kept one (ours does)
 TILT_COLUMNS = ("rlnTomoNominalStageTiltAngle", "rlnTiltAngle")
 FIX = "export the particles as a Warp/M image-series STAR (rlnGroupName, rlnImageName, angles, CTF, " \
-      "rlnCtfBfactor, rlnCtfScalefactor) or pass source_software='relion5' for RELION 5 sets"
+      "rlnCtfBfactor, rlnCtfScalefactor), or use --source-software relion5 for RELION 5 sets"
 
 
 def image_block(blocks: dict) -> str | None:

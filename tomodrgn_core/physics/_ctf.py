@@ -49,12 +49,6 @@ def compute_ctf(freqs: torch.Tensor, defocus_u, defocus_v, defocus_angle, voltag
     return ctf if isinstance(bf, float) and bf == 0.0 else ctf * torch.exp(-bf / 4 * s2)
 
 
-def recorded_ctf(ctf: torch.Tensor, premultiplied: torch.Tensor | None) -> torch.Tensor:
-    """The CTF factor an image carries: its CTF, or CTF^2 where it was multiplied by its CTF on export
-    (rlnCtfDataAreCtfPremultiplied 1, e.g. WarpTools 2D stacks). ``premultiplied``: (...,) bool or None (none)."""
-    return ctf if premultiplied is None else torch.where(premultiplied[..., None], ctf * ctf, ctf)
-
-
 def image_sign(invert_data: bool, premultiplied: np.ndarray) -> np.ndarray:
     """(n,) +-1 per image that brings it to the forward model's sign (CTF x volume, protein dark at low
     resolution): -1 for contrast-inverted (white-protein) stacks when ``invert_data``. CTF-premultiplied images
