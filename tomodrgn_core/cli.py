@@ -49,12 +49,26 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tomodrgn", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="commands:\n" + "\n".join(f"  {k:18s} {v[1]}" for k, v in COMMANDS.items()))
+    p.add_argument("--version", action="version", version=f"tomodrgn {version()}")
     p.add_argument("command", choices=list(COMMANDS), metavar="command")
     return p
 
 
+def version() -> str:
+    """The installed package's version (scipion-em-tomodrgn), else the bundled core's (a source checkout)."""
+    from importlib.metadata import PackageNotFoundError, version as installed
+    try:
+        return installed("scipion-em-tomodrgn")
+    except PackageNotFoundError:
+        from . import __version__
+        return __version__
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        print(f"tomodrgn {version()}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         _parser().parse_args(argv[:1] or ["--help"])
     name = argv[0]
@@ -69,15 +83,25 @@ def main(argv=None) -> int:
         with guard_inputs():  # no output may replace a file this command has read
             module.main(args)
     except TomoDrgnInputError as err:
-        message = f"tomodrgn {name}: error: {err}"
-        print(message, file=sys.stderr)
-        if os.environ.get("TOMODRGN_ERROR_FILE"):  # a caller (the Scipion plugin) shows it as the run's error
-            Path(os.environ["TOMODRGN_ERROR_FILE"]).write_text(message + "\n")
-        if new_dir is not None and new_dir.is_dir():
+        report(f"tomodrgn {name}: error: {err}")
+        # (a diverged training run keeps its folder: its earlier checkpoints are what to resume from)
+        if new_dir is not None and new_dir.is_dir() and not getattr(err, "keep_output", False):
             # made by this failed run, so nothing of the user's is in it: leave no half-made output behind
             shutil.rmtree(new_dir, ignore_errors=True)
         return 2
+    except KeyboardInterrupt:
+        # one line, not a traceback; the output folder stays (a training run's checkpoints are in it)
+        training = name in ("train_nn", "train_vae")
+        resume = "; saved checkpoints are kept: continue with --load latest" if training else ""
+        report(f"tomodrgn {name}: interrupted{resume}")
+        return 130  # 128 + SIGINT, as a shell reports it
     return 0
+
+
+def report(message: str) -> None:
+    print(message, file=sys.stderr)
+    if os.environ.get("TOMODRGN_ERROR_FILE"):  # a caller (the Scipion plugin) shows it as the run's error
+        Path(os.environ["TOMODRGN_ERROR_FILE"]).write_text(message + "\n")
 
 
 def first_new_folder(args) -> Path | None:

@@ -166,8 +166,9 @@ def test_bad_load_and_mismatch_give_one_line_errors(tiny, vae_run, two_class, tm
     assert cli(["train_vae", str(two_class["warp"]), "-n", "1", "-o", str(tmp_path / "c"), "--load", ckpt] + other) == 2
     err = capsys.readouterr().err.strip()
     assert "zdim" in err and "weights.14.pkl" in err and len(err.splitlines()) == 1
+    (tmp_path / "d").mkdir()  # an existing folder is kept after the error: it must not get a cache made for nothing
     assert cli(["train_vae", str(tiny["warp"]), "-n", "1", "-o", str(tmp_path / "d"), "--load", ckpt] + TINY_VAE) == 2
-    assert "box" in capsys.readouterr().err
+    assert "box 32" in capsys.readouterr().err and not list((tmp_path / "d").iterdir())
     assert not list((tmp_path / "c").glob("weights.*.pkl")) and not list((tmp_path / "d").glob("weights.*.pkl"))
     # a checkpoint of the pre-release decoder (no feature record) would give wrong volumes: refused, not used
     old = torch.load(ckpt, weights_only=False)
@@ -217,6 +218,16 @@ def test_failed_run_leaves_no_new_folder_and_keeps_existing_ones(tiny, tmp_path,
     # a run that works keeps its folder
     assert cli(base[:-2] + ["-o", str(tmp_path / "new" / "run")]) == 0
     assert (tmp_path / "new" / "run" / "weights.0.pkl").exists()
+
+
+def test_ind_run_records_which_star_particle_each_z_row_is(tiny, tmp_path):
+    ind = tmp_path / "ind.txt"
+    ind.write_text("5\n1\n3\n")
+    base = ["train_nn", str(tiny["warp"]), "-n", "1", "--dim", "8", "--layers", "1", "-o", str(tmp_path / "run")]
+    assert cli(base + ["--ind", str(ind)]) == 0
+    assert np.loadtxt(tmp_path / "run" / "particle_rows.txt", dtype=int).tolist() == [1, 3, 5]  # z row order
+    assert cli(base + ["--force"]) == 0  # the whole set now: no stale mapping left behind
+    assert not (tmp_path / "run" / "particle_rows.txt").exists()
 
 
 def test_volume_command_arguments_are_checked_before_any_work(vae_run, tmp_path, capsys):
@@ -407,3 +418,138 @@ def test_data_too_big_for_memory_streams_from_disk(tiny, tmp_path, monkeypatch):
     # streamed (read one batch ahead by a reader thread) or in memory: the same tilt draws, the same training
     memory = np.loadtxt(tmp_path / "memory" / "losses.csv", delimiter=",", skiprows=1)
     assert np.allclose(memory[1:4], lazy[1:4], rtol=1e-5)
+
+
+def test_force_removes_the_previous_runs_training_outputs_only(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train_vae", str(tiny["warp"]), "-o", str(out), "--checkpoint", "1"] + TINY_VAE
+    assert cli(base + ["-n", "2"]) == 0
+    (out / "reconstruct.7.mrc").write_bytes(b"old map")  # as a train_nn run leaves them
+    (out / "reconstruct.mrc").write_bytes(b"old map")
+    (out / "analyze.1").mkdir()
+    (out / "notes.txt").write_text("user data")
+    (out / "weights.best.pkl").write_bytes(b"user copy")  # not a name training writes: not ours to remove
+    # a --force run that fails its checks removes nothing
+    assert cli(base + ["-n", "1", "--force", "--sample-ntilts", "99"]) == 2
+    assert (out / "weights.1.pkl").is_file() and (out / "z.1.train.npz").is_file()
+    capsys.readouterr()
+    assert cli(base + ["-n", "1", "--force"]) == 0
+    names = sorted(p.name for p in out.iterdir() if not p.name.startswith("preprocessed."))
+    assert names == ["analyze.1", "config.yaml", "losses.csv", "notes.txt", "run.log", "weights.0.pkl",
+                     "weights.best.pkl", "z.0.train.npz", "z.0.train.pkl"], names
+    assert (out / "notes.txt").read_text() == "user data" and (out / "weights.best.pkl").read_bytes() == b"user copy"
+    assert len(np.loadtxt(out / "losses.csv", delimiter=",", skiprows=1, ndmin=2)) == 1
+    log = (out / "run.log").read_text()
+    # weights.0/1, z.0/1 .pkl/.npz, reconstruct.7.mrc, reconstruct.mrc, losses.csv
+    assert "--force: removed 9 training output files of the previous run" in log
+    assert "--force: analyze.1 belong to the previous run" in log
+
+
+def test_load_refuses_a_checkpoint_of_other_particles_before_preprocessing(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train_vae", str(tiny["warp"]), "-o", str(out)] + TINY_VAE
+    assert cli(base + ["-n", "1"]) == 0
+    config = (out / "config.yaml").read_text()
+    before = sorted(p.name for p in out.iterdir())
+    ind = tmp_path / "ind.npy"
+    np.save(ind, np.arange(10))
+    capsys.readouterr()
+    assert cli(base + ["-n", "2", "--load", "latest", "--ind", str(ind)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "weights.0.pkl" in err and "24 particles" in err and "this run has 10 particles" in err, err
+    assert "fix:" in err and len(err.splitlines()) == 1
+    # nothing rewritten, and no cache of the 10 particles preprocessed for nothing
+    assert (out / "config.yaml").read_text() == config and sorted(p.name for p in out.iterdir()) == before
+    # another architecture is refused as early (no preprocessing either)
+    assert cli(base + ["-n", "2", "--load", "latest", "--sample-ntilts", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "ntilts=6" in err and "ntilts=5" in err and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_diverging_run_stops_before_saving_nan_weights(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train_vae", str(tiny["warp"]), "-o", str(out), "--checkpoint", "1"] + TINY_VAE
+    assert cli(base + ["-n", "1"]) == 0
+    capsys.readouterr()
+    # resumed with a rate that blows up: this run's --lr applies (not the checkpoint's), epoch 1 diverges
+    assert cli(base + ["-n", "3", "--load", "latest", "--lr", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "epoch 1: the loss is NaN/inf (training diverged)" in err and "lower --lr (now 10)" in err, err
+    assert "--load latest" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in out.glob("weights.*.pkl")) == ["weights.0.pkl"]
+    assert all(torch.isfinite(v).all() for v in _weights(out / "weights.0.pkl").values())
+    losses = np.loadtxt(out / "losses.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert losses.shape[0] == 1 and np.isfinite(losses).all()  # no NaN row to trip a resumed run's record
+    assert "training diverged" in (out / "run.log").read_text()
+    # from the first epoch, in a new folder: nothing good to keep, so the folder goes like any failed run's
+    assert cli(base[:3] + [str(tmp_path / "new")] + base[4:] + ["-n", "2", "--lr", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "epoch 0: the loss is NaN/inf" in err and "--load" not in err and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command,extra,expected", [
+    ("train_vae", ["--zdim", "-2"], "--zdim -2"), ("train_vae", ["--zdim", "0"], "use train_nn"),
+    ("train_vae", ["--lr", "-1"], "--lr -1.0"), ("train_nn", ["--lr", "0"], "--lr 0.0"),
+    ("train_nn", ["--lr", "nan"], "--lr nan"), ("train_vae", ["--enc-dim-A", "0"], "--enc-dim-A 0"),
+    ("train_vae", ["--enc-layers-B", "0"], "--enc-layers-B 0"), ("train_vae", ["--out-dim-A", "-3"], "--out-dim-A -3"),
+    ("train_vae", ["--dec-layers", "0"], "--dec-layers 0"), ("train_nn", ["--dec-dim", "0"], "--dec-dim 0"),
+    ("train_vae", ["--beta", "-1"], "--beta -1.0"), ("train_vae", ["--beta-control", "0"], "--beta-control 0.0"),
+    ("train_nn", ["--wd", "-0.01"], "--wd -0.01"), ("train_nn", ["--feat-sigma", "0"], "--feat-sigma 0.0"),
+    ("train_nn", ["--sample-ntilts", "-1"], "--sample-ntilts -1"), ("train_nn", ["-b", "0"], "-b 0"),
+    ("train_nn", ["--checkpoint", "-2"], "--checkpoint -2"),
+    ("train_vae", ["--beta-schedule", "linear", "--beta-schedule-epochs", "0"], "--beta-schedule-epochs 0")])
+def test_numeric_training_arguments_are_checked_before_reading_data(command, extra, expected, tmp_path, capsys):
+    # the particles do not exist: an argument error must come first, with no traceback and no output folder
+    assert cli([command, str(tmp_path / "missing.star"), "-o", str(tmp_path / "run"), "--device", "cpu"] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "fix:" in err and len(err.splitlines()) == 1 and "missing.star" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sample_ntilts_beyond_the_fewest_tilts_is_refused_before_preprocessing(tiny, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()  # an existing folder stays after a failure: it must not hold a cache made for nothing
+    assert cli(["train_nn", str(tiny["warp"]), "-o", str(out), "-n", "1", "--dim", "8", "--layers", "1",
+                "--sample-ntilts", "18", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--sample-ntilts 18 exceeds the fewest tilts of any particle (17)" in err and len(err.splitlines()) == 1
+    assert not list(out.iterdir())
+
+
+@pytest.mark.parametrize("command", ["train_nn", "downsample"])
+def test_ctrl_c_is_one_line_exit_130_and_keeps_the_output(command, tiny, tmp_path, monkeypatch, capsys):
+    import importlib
+    from tomodrgn_core.cli import COMMANDS
+    out = tmp_path / "new" / "run"
+
+    def interrupted(args):
+        out.mkdir(parents=True)
+        (out / "weights.0.pkl").write_bytes(b"a checkpoint")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(importlib.import_module(COMMANDS[command][0]), "main", interrupted)
+    monkeypatch.setenv("TOMODRGN_ERROR_FILE", str(tmp_path / "error.txt"))
+    argv = ["-o", str(out)] if command == "train_nn" else ["-D", "8", "-o", str(out / "small.star")]
+    try:
+        assert cli([command, str(tiny["warp"])] + argv) == 130
+    except KeyboardInterrupt:  # (escaping, it would stop the whole test session)
+        pytest.fail("KeyboardInterrupt escaped cli.main")
+    err = capsys.readouterr().err
+    expected = f"tomodrgn {command}: interrupted" + (
+        "; saved checkpoints are kept: continue with --load latest" if command == "train_nn" else "")
+    assert err == expected + "\n" and (tmp_path / "error.txt").read_text() == expected + "\n"
+    assert (out / "weights.0.pkl").is_file()  # a folder this run made is kept: unlike an error, not half-made
+
+
+def test_version(capsys, monkeypatch):
+    import importlib.metadata
+    import tomodrgn_core
+    assert cli(["--version"]) == 0
+    assert capsys.readouterr().out == f"tomodrgn {importlib.metadata.version('scipion-em-tomodrgn')}\n"
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)  # a source checkout: the core's own
+    assert cli(["--version"]) == 0 and capsys.readouterr().out == f"tomodrgn {tomodrgn_core.__version__}\n"
+    res = subprocess.run([sys.executable, "-m", "tomodrgn_core", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "--version" in res.stdout

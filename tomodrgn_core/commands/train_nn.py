@@ -1,7 +1,7 @@
 """tomodrgn train_nn: train a homogeneous decoder (no latent), i.e. a neural reconstruction."""
 import argparse
 
-from ._train_args import add_common, set_threads
+from ._train_args import add_common, check_args, set_threads
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -9,6 +9,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> None:
+    check_args(args)  # before any data is read, and before --multigpu workers (their errors are tracebacks)
     set_threads(args)
     if args.multigpu:
         from ..train.ddp import launch

@@ -6,8 +6,10 @@ capture's warm-up passes draw latent noise of their own in the epoch that captur
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import re
 import resource
 import time
 from pathlib import Path
@@ -61,8 +63,8 @@ def peak_memory_mb(device: torch.device) -> float:
     return (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
-def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
-    """Refuse to mix a new run into an old one; return the checkpoint to resume from, if any."""
+def prepare_outdir(outdir: Path, load: str | None, force: bool) -> tuple[Path | None, dict | None]:
+    """Refuse to mix a new run into an old one; return the checkpoint to resume from and its config, if any."""
     if outdir.exists() and not outdir.is_dir():
         raise TomoDrgnInputError("the output folder is a file", path=outdir, fix="give -o a folder name")
     if load:
@@ -70,16 +72,34 @@ def prepare_outdir(outdir: Path, load: str | None, force: bool) -> Path | None:
         if ckpt is None:
             raise TomoDrgnInputError("--load latest: no weights.<epoch>.pkl in the output folder", path=outdir,
                                      fix="start without --load, or point --load at a checkpoint")
-        load_checkpoint(ckpt, map_location="cpu")  # a bad file fails now, before any preprocessing
-        return ckpt
+        # a bad file fails now, before any preprocessing; its config is checked against the particles once read
+        return ckpt, load_checkpoint(ckpt, map_location="cpu")["config"]
     if outdir.exists() and any(outdir.glob("weights.*.pkl")) and not force:
         raise TomoDrgnInputError("output folder already holds a training run", path=outdir,
                                  fix="use --load latest to continue it, -o for a new folder, or --force to overwrite")
-    return None
+    return None, None
 
 
-def model_config(args, data: TiltSeriesData, zdim: int) -> dict:
-    cfg = dict(box=data.D, window_points=int(window_mask(data.D).sum()), ntilts=data.n_sample, zdim=zdim,
+# what a training run writes per epoch/at the end; --force removes exactly these of a previous run, nothing else
+RUN_OUTPUTS = re.compile(r"weights\.\d+\.pkl|z\.\d+\.train\.(pkl|npz)|reconstruct(\.\d+)?\.mrc|losses\.csv")
+
+
+def clear_previous_run(outdir: Path, log) -> None:
+    """--force: remove the previous run's checkpoints, embeddings, maps and losses, so that nothing later (analyze
+    DIR -1, convergence) can mistake them for this run's. Its analysis folders are the user's: kept, but named."""
+    old = sorted(p for p in outdir.iterdir() if p.is_file() and RUN_OUTPUTS.fullmatch(p.name))
+    for p in old:
+        p.unlink()
+    if old:
+        log(f"--force: removed {len(old)} training output files of the previous run in {outdir} "
+            f"(weights.*.pkl, z.*.train.*, reconstruct*.mrc, losses.csv)")
+    derived = sorted(p.name for p in outdir.iterdir() if p.is_dir() and re.match(r"(analyze|convergence)[._]", p.name))
+    if derived:
+        log(f"--force: {', '.join(derived)} belong to the previous run (kept; they do not describe this run)")
+
+
+def model_config(args, box: int, ntilts: int, zdim: int) -> dict:
+    cfg = dict(box=box, window_points=int(window_mask(box).sum()), ntilts=ntilts, zdim=zdim,
                dec_dim=args.dec_dim, dec_layers=args.dec_layers, feat_sigma=args.feat_sigma, seed=args.seed,
                decoder_features=FEATURES)
     if zdim:
@@ -134,11 +154,41 @@ def graphs_available(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def check_resume(saved: dict, ps, mcfg: dict, path) -> None:
+    """--load: the checkpoint must come from a run on these particles (after --ind) with this architecture;
+    another particle set would be trained on silently and its config.yaml would then describe neither."""
+    was = saved.get("dataset") or {}
+    if any(key in was and was[key] != now for key, now in (("n_particles", ps.n_particles), ("box", ps.box))):
+        raise TomoDrgnInputError(f"checkpoint was trained on {was.get('n_particles')} particles of box "
+                                 f"{was.get('box')} ({was.get('particles')}), this run has {ps.n_particles} "
+                                 f"particles of box {ps.box}",
+                                 path=path, fix="resume with that run's particles (and --ind), or start a new run "
+                                                "in another -o folder")
+    check_compatible(saved.get("model") or {}, mcfg, path)
+
+
 def check_compatible(saved: dict, current: dict, path) -> None:
     for key in ("box", "zdim", "ntilts", "window_points", "dec_dim", "dec_layers"):
         if saved.get(key) != current.get(key):
             raise TomoDrgnInputError(f"checkpoint has {key}={saved.get(key)} but this run has {key}={current.get(key)}",
                                      path=path, fix="resume with the same data and architecture, or start a new run")
+
+
+class TrainingDiverged(TomoDrgnInputError):
+    """A NaN/inf epoch loss; ``keep_output``: the output folder holds good checkpoints of this run to resume from."""
+    keep_output = False
+
+
+def diverged(outdir: Path, epoch: int, loss: float, lr: float, log) -> None:
+    """Stop before this epoch's weights (NaN or inf by now) are saved; earlier checkpoints stay usable."""
+    last = latest_checkpoint(outdir)
+    log(f"epoch {epoch}: loss {loss}: training diverged; stopped before saving this epoch"
+        + (f" (last good checkpoint: {last.name})" if last else ""))
+    err = TrainingDiverged(f"epoch {epoch}: the loss is NaN/inf (training diverged)", path=outdir,
+                           fix=f"lower --lr (now {lr:g})" + (f", or resume from the last good epoch ({last.name}) "
+                                                             "with --load latest" if last else ""))
+    err.keep_output = last is not None
+    raise err
 
 
 @torch.no_grad()
@@ -182,8 +232,8 @@ def _train(args, zdim: int, dist=None) -> Path:
                                  fix="e.g. -n 20 -b 8")
     if zdim and getattr(args, "beta_control", None) is not None and args.beta is None:
         raise TomoDrgnInputError("--beta-control needs --beta (the KLD target)", fix="add --beta TARGET")
-    resume = prepare_outdir(outdir, args.load, getattr(args, "force", False)) if not dist or dist.rank == 0 else (
-        prepare_outdir(outdir, args.load, True))
+    resume, saved = prepare_outdir(outdir, args.load, getattr(args, "force", False)) if not dist or dist.rank == 0 \
+        else prepare_outdir(outdir, args.load, True)
     outdir.mkdir(parents=True, exist_ok=True)
     log = RunLog(outdir / "run.log") if not dist or dist.rank == 0 else (lambda msg: None)
     device = dist.device if dist else check_device(args.device)  # one-line error for a GPU this machine lacks
@@ -191,6 +241,7 @@ def _train(args, zdim: int, dist=None) -> Path:
         # CUDA graphs are captured on the current device: with --device cuda:1 that must be cuda:1, not cuda:0
         torch.cuda.set_device(device)
     ps = load_particles(args.particles, args.source_software, args.datadir)
+    keep = None
     if getattr(args, "ind", None):
         from ..analysis.selection import indices_from_ind
         keep = indices_from_ind(args.ind, ps.n_particles)  # one-line errors naming the file and the bad entry
@@ -199,6 +250,14 @@ def _train(args, zdim: int, dist=None) -> Path:
         ps = ps.subset(keep)
     if ps.box % 2:
         raise TomoDrgnInputError(f"box size {ps.box} is odd", path=args.particles, fix="use an even box (tomodrgn downsample)")
+    # everything that depends only on the particles is checked here, before the (long) preprocessing writes a cache
+    fewest = int(ps.ntilts.min())
+    if (args.sample_ntilts or 0) > fewest:
+        raise TomoDrgnInputError(f"--sample-ntilts {args.sample_ntilts} exceeds the fewest tilts of any particle "
+                                 f"({fewest})", path=args.particles, fix=f"use at most {fewest}, or leave it out")
+    mcfg = model_config(args, ps.box, args.sample_ntilts or fewest, zdim)
+    if saved is not None:
+        check_resume(saved, ps, mcfg, resume)
     cache = Path(args.cache_dir) if args.cache_dir else outdir
     if dist and dist.rank != 0:
         dist.barrier()  # rank 0 writes the cache first; the others reuse it
@@ -207,14 +266,10 @@ def _train(args, zdim: int, dist=None) -> Path:
         dist.barrier()
     lazy = choose_lazy(pre, device, args.lazy, log)
     data = TiltSeriesData(ps, pre, device, lazy=lazy, sample_ntilts=args.sample_ntilts)
-    if data.n_sample > data.min_ntilts:
-        raise TomoDrgnInputError(f"--sample-ntilts {data.n_sample} exceeds the fewest tilts of any particle "
-                                 f"({data.min_ntilts})", path=args.particles, fix=f"use at most {data.min_ntilts}")
     compile_step = getattr(args, "compile", False) and not dist
     graph_step = getattr(args, "cuda_graph", False) and not dist and graphs_available(device)
     if device.type == "cuda" or compile_step or graph_step:  # one static shape per step: no host sync, one graph
         data.pad_points = data.max_kept_points(args.l_dose_mask)
-    mcfg = model_config(args, data, zdim)
     torch.manual_seed(args.seed)  # same initial weights for the same --seed
     model = build_model(mcfg).to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd,
@@ -243,15 +298,24 @@ def _train(args, zdim: int, dist=None) -> Path:
                        for k, v in sorted(vars(args).items()) if k != "func"}}
     start = 0
     if resume is not None:
-        ckpt = load_checkpoint(resume, map_location=device)
-        check_compatible(ckpt["config"]["model"], mcfg, resume)
+        ckpt = load_checkpoint(resume, map_location=device)  # (checked against this run by check_resume)
         model.load_state_dict(ckpt["model_state_dict"])
         optim.load_state_dict(ckpt["optimizer_state_dict"])
+        for group in optim.param_groups:  # the saved state carries the old run's rate: this run's --lr/--wd apply
+            group["lr"], group["weight_decay"] = args.lr, args.wd
         start = ckpt["epoch"] + 1
         log(f"resumed from {resume} (epoch {ckpt['epoch']})")
+    if resume is None and getattr(args, "force", False) and (not dist or dist.rank == 0):
+        clear_previous_run(outdir, log)  # only now: a --force run that fails its checks leaves the old run intact
     if not dist or dist.rank == 0:
         with open(outdir / "config.yaml", "w") as f:
             yaml.safe_dump(config, f, sort_keys=False)
+        # which STAR particle each z row is (analysis maps its selections back to the STAR through it)
+        rows_file = outdir / "particle_rows.txt"
+        if keep is not None:
+            np.savetxt(rows_file, keep, fmt="%d")
+        elif rows_file.exists():  # a run without --ind in a folder that held one with it
+            rows_file.unlink()
     # bf16 autocast: default on CUDA; on CPU only when asked (pays off with AMX/AVX512-BF16 units)
     amp = (device.type == "cuda" or getattr(args, "cpu_amp", False)) and not args.no_amp
     if device.type == "cuda":
@@ -322,6 +386,8 @@ def _train(args, zdim: int, dist=None) -> Path:
             torch.cuda.synchronize(device)
         secs = time.perf_counter() - t0
         loss, mse, kld = (tot / n_seen).tolist()
+        if not math.isfinite(loss):  # (every rank sees the same summed loss: all stop)
+            diverged(outdir, epoch, loss, args.lr, log if rank0 else (lambda msg: None))
         rate = float(n_seen) / secs
         last = epoch == args.num_epochs - 1
         epoch_secs.append(secs)
