@@ -116,8 +116,9 @@ def test_analyze_latent_writes_layout_and_volumes(tmp_path):
         assert km_labels[ind[k]] == k
     import pandas as pd
     table = pd.read_csv(tmp_path / "particles.csv")
-    assert list(table.columns) == ["index", "z0", "z1", "z2", "PC1", "PC2", "cluster", "gmm_cluster"]
+    assert list(table.columns) == ["index", "star_row", "z0", "z1", "z2", "PC1", "PC2", "cluster", "gmm_cluster"]
     assert np.array_equal(table["cluster"], km_labels)
+    assert np.array_equal(table["star_row"], table["index"])  # no particle_rows: z row i is STAR particle i
     assert json.loads((tmp_path / "summary.json").read_text())["kmeans_sizes"] == [30, 30]
     for png in ("z_pca.png", "kmeans2/z_pca.png", "loss.png", "kmeans2/cluster_sizes.png"):
         assert_real_png(tmp_path / png)
@@ -193,13 +194,16 @@ def test_ksample_above_the_particle_count_is_one_line_error(tmp_path):
     assert s["kmeans_sizes"] == [1] * 12 and (tmp_path / "c" / "kmeans12" / "labels.pkl").is_file()
 
 
-def fake_run(folder, z, n_particles=None):
-    """A training folder with only what analyze --skip-vol reads: z.0.train.pkl and config.yaml."""
+def fake_run(folder, z, n_particles=None, particles=None):
+    """A training folder with only what analyze --skip-vol reads: z.0.train.pkl and config.yaml (with
+    ``particles``, the trained STAR, analyze also writes the notebook)."""
     import pickle
     import yaml
     folder.mkdir()
     pickle.dump(z, open(folder / "z.0.train.pkl", "wb"))
     cfg = {"model": {"zdim": int(z.shape[1])}, "dataset": {"n_particles": int(n_particles or len(z))}}
+    if particles is not None:
+        cfg["dataset"].update(particles=str(particles), source_software="warp")
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
     return folder
 
@@ -223,6 +227,63 @@ def test_analyze_cli_rejects_ksample_pc_and_a_z_file_of_another_run(tmp_path, ca
     assert str(bad / "z.0.train.pkl") in err and "latent array is 12 x 2, expected 15 x 2" in err
     assert cli(base + ["--ksample", "2"]) == 0  # the same run with sensible values works
     assert (run / "analyze.0" / "kmeans2" / "labels.pkl").is_file() and (run / "analyze.0" / "pc2").is_dir()
+
+
+def test_analyze_of_an_ind_run_selects_star_rows(tmp_path, capsys):
+    """A run trained with --ind on 12 of 20 particles: z row i is STAR particle particle_rows[i]. particles.csv
+    says so (star_row), and the notebook's selection, run as written, writes those STAR particles."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from tomodrgn_core.cli import main as cli
+    from tomodrgn_core.io import load_particles
+    from tomodrgn_core.io import schema as S
+    from tomodrgn_core.simulate import simulate_dataset
+
+    sim = simulate_dataset(tmp_path / "sim", n_particles=20, box=8, n_classes=2, snr=None, seed=4, max_tilt=15)
+    z, truth = two_blobs(n=12, zdim=2)
+    rows = np.array([19, 2, 3, 5, 7, 8, 11, 12, 13, 15, 17, 1])  # the trained STAR's particle of each z row
+    run = fake_run(tmp_path / "run", z, particles=sim["warp"])
+    (run / "particle_rows.txt").write_text("".join(f"{r}\n" for r in rows))
+    np.save(tmp_path / "truth.npy", truth)
+    assert cli(["analyze", str(run), "0", "--skip-vol", "--skip-umap", "--ksample", "2", "--gmm",
+                "--ground-truth", str(tmp_path / "truth.npy")]) == 0
+    a = run / "analyze.0"
+    table = pd.read_csv(a / "particles.csv")
+    assert np.array_equal(table["index"], np.arange(12)) and np.array_equal(table["star_row"], rows)
+    summary = json.loads((a / "summary.json").read_text())
+    assert summary["trained_on_subset"] is True
+    # where the ground_truth.json files are: in summary.json (relative) and on the last printed line (absolute)
+    assert summary["ground_truth_json"] == {"kmeans": "kmeans2/ground_truth.json", "gmm": "gmm2/ground_truth.json"}
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    for k in ("kmeans2", "gmm2"):
+        assert (a / k / "ground_truth.json").is_file() and str(a / k / "ground_truth.json") in last, last
+
+    nb = json.loads((a / "tomoDRGN_viz+filt.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    code = code.replace("RUN_FILTER = False", "RUN_FILTER = True")
+    done = subprocess.run([sys.executable, "-c", code], cwd=a, env={**os.environ, "MPLBACKEND": "Agg"},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    km = read_pickle(a / "kmeans2" / "labels.pkl")
+    want = rows[km == 0]
+    assert not np.array_equal(np.sort(want), np.flatnonzero(km == 0))  # z rows would pick other particles
+    assert np.array_equal(pickle.load(open(a / "selected_ind.pkl", "rb")), want)
+    ids = load_particles(sim["warp"]).table[S.PARTICLE_ID].unique()
+    got = load_particles(a / "selected_particles.star").table[S.PARTICLE_ID].unique()
+    assert sorted(got) == sorted(ids[want])
+
+    # a particle_rows.txt that cannot belong to this z is one line naming it, before anything is written
+    bad = fake_run(tmp_path / "bad", z)
+    (bad / "particle_rows.txt").write_text("".join(f"{r}\n" for r in rows[:10]))
+    assert cli(["analyze", str(bad), "0", "--skip-vol", "--skip-umap", "--ksample", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad / "particle_rows.txt") in err and "10 particle rows for 12 rows of z" in err
+    assert not (bad / "analyze.0").exists()
 
 
 def test_pc_traversal_cli_rejects_missing_pcs_and_draws_the_traversed_pc(tmp_path, capsys, monkeypatch):

@@ -81,6 +81,22 @@ def test_cxc_per_class_volumes_coloured_by_class(sim, tmp_path):
         assert path.endswith(f"vol_{k:03d}.mrc")
 
 
+def test_vols_dir_must_hold_one_volume_per_class(sim, tmp_path, capsys):
+    """analyze.E/pc1 (10 volumes along a PC) with 2-class labels: vol_000/001 are not the class volumes."""
+    labels = np.load(sim["labels"])
+    assert labels.max() == 1 and len(labels) == 8
+    np.save(tmp_path / "labels.npy", labels)
+    pc1 = tmp_path / "analyze.1" / "pc1"
+    for k in range(10):
+        write_volume(pc1 / f"vol_{k:03d}.mrc", np.zeros((16, 16, 16), np.float32), 8.0)
+    out = tmp_path / "cx"
+    assert cli(["subtomo2chimerax", str(sim["warp"]), "-o", str(out), "--vols-dir", str(pc1),
+                "--labels", str(tmp_path / "labels.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{pc1}: 10 vol_*.mrc files but the labels have 2 classes" in err, err
+    assert "fix: point --vols-dir at the kmeansK folder" in err and not out.exists()
+
+
 def test_fixture_relion5_script_and_errors(tmp_path, capsys):
     vol = FIXTURE / "warptools_test_box-32_angpix-12_reconstruct.mrc"
     out = tmp_path / "fx"

@@ -159,3 +159,83 @@ def test_check_device_counts_the_gpus(monkeypatch):
         check_device("cuda:3")
     assert str(err.value) == ("--device cuda:3: no such CUDA device (this machine has 2) "
                               "-> fix: --device cpu or a listed GPU (cuda:0..cuda:1)")
+
+
+def test_homogeneous_model_refuses_latent_values(runs, tmp_path, capsys):
+    """A train_nn model has one volume: z rows given to it used to be dropped without a word."""
+    _, nn, _ = runs
+    zfile = tmp_path / "z.txt"
+    np.savetxt(zfile, np.zeros((4, 3)))
+    base = ["eval_vol", "--weights", str(nn / "weights.1.pkl"), "-o", str(tmp_path / "v")]
+    assert cli(base + ["--zfile", str(zfile)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--zfile given, but this is a homogeneous (train_nn) model" in err, err
+    assert "fix: drop --zfile, or give --weights from train_vae" in err
+    assert cli(base + ["-z", "0", "0", "0"]) == 2
+    assert "-z given, but this is a homogeneous" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
+    assert cli(base) == 0 and len(list((tmp_path / "v").glob("*.mrc"))) == 1  # without z it still works
+
+
+def test_missing_checkpoint_is_not_found_and_lists_the_saved_epochs(runs, tmp_path, capsys):
+    _, nn, vae = runs
+    missing = vae / "weights.99.pkl"
+    assert cli(["eval_vol", "--weights", str(missing), "-z", "0", "0", "0", "-o", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{missing}: checkpoint not found (saved epochs in {vae}: 0-1)" in err, err
+    assert f"fix: give one of the saved checkpoints, e.g. {vae / 'weights.1.pkl'}" in err and "train first" not in err
+    with pytest.raises(TomoDrgnInputError, match=r"no checkpoint of epoch 7 \(saved epochs in .*: 0-1\)"):
+        load_model(nn, epoch=7, device="cpu")
+    with pytest.raises(TomoDrgnInputError, match="training folder not found"):
+        load_model(tmp_path / "no_such_run", device="cpu")
+    # an existing folder without checkpoints still says to train first
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TomoDrgnInputError, match="no weights.<epoch>.pkl in the training folder"):
+        load_model(tmp_path / "empty", device="cpu")
+
+
+def test_eval_images_warns_about_another_pixel_size_and_makes_the_out_z_folder(runs, tmp_path, capsys):
+    sim, _, vae = runs
+    px = sim["dataset"].pixel_size
+    coarse = simulate_dataset(tmp_path / "coarse", n_particles=24, box=16, n_classes=2, snr=1.0, seed=5, max_tilt=24,
+                              pixel_size=1.5 * px)
+    out = tmp_path / "new" / "deeper" / "z.pkl"  # folders that do not exist yet
+    assert cli(["eval_images", str(coarse["warp"]), "--weights", str(vae), "--out-z", str(out), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    warn = [line for line in err.splitlines() if "warning" in line]
+    assert len(warn) == 1 and f"particles are at {1.5 * px:g} A/px, the model was trained at {px:g} A/px" in warn[0]
+    assert out.is_file() and out.with_suffix(".npz").is_file()
+    # the training pixel size: no warning
+    assert cli(["eval_images", str(sim["warp"]), "--weights", str(vae), "--out-z", str(tmp_path / "z.pkl"),
+                "--device", "cpu"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    # an --out-z under a file cannot be written: refused before the embedding
+    (tmp_path / "afile").write_text("x")
+    assert cli(["eval_images", str(sim["warp"]), "--weights", str(vae), "--out-z", str(tmp_path / "afile" / "z.pkl"),
+                "--device", "cpu"]) == 2
+    assert "is not a writable folder" in capsys.readouterr().err
+
+
+def test_convergence_nn_reference_pixel_size_and_stable_but_wrong_caveat(runs, tmp_path, capsys):
+    from tomodrgn_core.analysis.convergence_runs import convergence_nn
+    from tomodrgn_core.io import write_volume
+    sim, nn, _ = runs
+    px = sim["dataset"].pixel_size
+    last, apix = read_volume(nn / "reconstruct.1.mrc")
+    assert np.isclose(apix, px)
+    write_volume(tmp_path / "ref12.mrc", last, 1.5 * px)  # same box, other scale
+    assert cli(["convergence_nn", str(nn), "--ref-vol", str(tmp_path / "ref12.mrc"), "-o", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"reference map is at {1.5 * px:g} A/px, the reconstructions at {px:g} A/px" in err
+    assert str(tmp_path / "ref12.mrc") in err and not (tmp_path / "c").exists()
+    # tolerances loose enough to call the 2-epoch run converged; an inverted reference (CC -1, FSC -1 at every
+    # shell) must not read as a plain success, nor get a resolution coarser than the box
+    s = convergence_nn(nn, tmp_path / "c1", ref_vol=-last, ref_pixel_size=px, cc_tol=-1.0, loss_tol=100.0,
+                       log=lambda m: None)
+    v = s["verdict"]
+    assert v.startswith("CONVERGED") and "FSC never reaches 0.5" in v, v
+    assert v.endswith("but CC vs reference only -1.00: the map is stable, not necessarily right"), v
+    s = convergence_nn(nn, tmp_path / "c2", ref_vol=last, ref_pixel_size=px, cc_tol=-1.0, loss_tol=100.0,
+                       log=lambda m: None)
+    assert s["verdict"].startswith("CONVERGED") and "not necessarily right" not in s["verdict"]
+    assert "Against the reference map: CC 1.000, FSC 0.5 at " in s["verdict"]

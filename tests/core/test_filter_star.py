@@ -154,6 +154,28 @@ def test_warp_relative_paths_stay_relative_to_the_output_star(sim, tmp_path, mon
     assert not (tmp_path / "c.star").exists() and not (tmp_path / "d.star").exists()
 
 
+def test_labels_file_given_as_ind_is_refused(sim, tmp_path, capsys):
+    """Cluster labels (one 0/1 per particle) passed as --ind were taken as the particles {0, 1}, silently."""
+    labels = np.load(sim["labels"]).astype(np.int64)  # 12 values, classes 0 and 1
+    assert len(labels) == 12 and set(labels) == {0, 1}
+    pickle.dump(labels, open(tmp_path / "labels.pkl", "wb"))
+    out = tmp_path / "wrong.star"
+    assert cli(["filter_star", str(sim["warp"]), "--ind", str(tmp_path / "labels.pkl"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(tmp_path / "labels.pkl") in err, err
+    assert "10 of its 12 values are repeats" in err, err
+    assert err.endswith("fix: give each particle index once; for cluster labels use --labels labels.pkl "
+                        "--labels-sel K"), err
+    assert not out.exists()
+    # one repeat in a text list names its row; the same indices given once are fine
+    (tmp_path / "dup.txt").write_text("4\n7\n4\n")
+    assert cli(["filter_star", str(sim["warp"]), "--ind", str(tmp_path / "dup.txt"), "-o", str(out)]) == 2
+    assert "row 3" in capsys.readouterr().err
+    (tmp_path / "once.txt").write_text("4\n7\n")
+    assert cli(["filter_star", str(sim["warp"]), "--ind", str(tmp_path / "once.txt"), "-o", str(out)]) == 0
+    assert load_particles(out).n_particles == 2
+
+
 def test_index_and_mask_tables_are_refused_not_flattened(sim, tmp_path, capsys):
     run = lambda flag, f: cli(["filter_star", str(sim["warp"]), flag, str(f), "-o", str(tmp_path / f"{f.stem}.star")])
     np.save(tmp_path / "pairs.npy", np.array([[0, 1], [2, 3], [4, 5]]))

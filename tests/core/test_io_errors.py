@@ -31,7 +31,8 @@ def test_missing_columns(tmp_path):
     _, _, star = make_set(tmp_path)
     bad = _rewrite(star, tmp_path / "bad.star", lambda d: d.drop(columns=["rlnCtfBfactor", "rlnVoltage"]))
     msg = _err(bad)
-    assert str(bad) in msg and "row header" in msg and "_rlnCtfBfactor" in msg and "_rlnVoltage" in msg
+    assert msg.startswith(f"{bad}: data_") and "_rlnCtfBfactor" in msg and "_rlnVoltage" in msg
+    assert "row header" not in msg  # Python-API wording, meaningless to a command-line user
 
 
 def test_missing_stack_lists_every_place_looked(tmp_path):
@@ -142,9 +143,22 @@ def test_unparseable_and_unknown_star(tmp_path):
     msg = _err(tmp_path / "junk.star")
     assert str(tmp_path / "junk.star") in msg
     write_star(tmp_path / "other.star", {"x": {"rlnFoo": 1}})
-    assert "cannot tell the particle format" in _err(tmp_path / "other.star")
+    msg = _err(tmp_path / "other.star")
+    assert "cannot tell the particle format" in msg and "row header" not in msg
+    assert "--source-software warp, cryosrpnt or relion5" in msg and "source_software" not in msg
     assert "unknown source software" in _err(tmp_path / "other.star", source_software="dynamo")
     assert "not found" in _err(tmp_path / "missing.star")
+
+
+def test_mrc_stack_given_as_the_star_file(tmp_path):
+    _, _, star = make_set(tmp_path)
+    stack = star.with_suffix(".mrcs")
+    fix = "fix: give the particles .star (or the *_optimisation_set.star)"
+    assert _err(stack) == f"{stack}: this is an MRC image stack, not a STAR file -> {fix}"
+    # recognised by its header too ('MAP ' at byte 208), whatever the name
+    shutil.copy(stack, tmp_path / "renamed.star")
+    msg = _err(tmp_path / "renamed.star")
+    assert "this is an MRC file (image stack or volume), not a STAR file" in msg and fix in msg
 
 
 def test_text_in_a_number_column_names_row_and_value(tmp_path):

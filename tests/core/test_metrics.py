@@ -56,6 +56,16 @@ def test_resolution_interpolates_between_shells():
     assert np.isclose(resolution_at(freqs, curve, 0.5, pixel_size=3.0), 3.0 / 0.15, rtol=1e-6)
 
 
+def test_resolution_never_coarser_than_the_box():
+    """Below the threshold from the first shell on: no resolution inside the band, not one beyond the box
+    (interpolating towards the DC term gave e.g. 1028 A for a 384 A box)."""
+    freqs = np.arange(16) / 32
+    curve = np.r_[1.0, np.full(15, 0.3)]
+    assert resolution_at(freqs, curve, 0.5, pixel_size=12.0) == np.inf
+    curve[1] = 0.6  # crosses between shells 1 and 2: a finite value, finer than the box
+    assert 12.0 * 16 < resolution_at(freqs, curve, 0.5, pixel_size=12.0) < 12.0 * 32
+
+
 def test_soft_mask_follows_the_paper():
     v = blob_volume(D=48)
     m = soft_mask(v, dilate_px=3, edge_px=10)

@@ -3,10 +3,13 @@
 Layout of ``out_dir`` (= TRAINDIR/analyze.{epoch}, as the reference tomoDRGN):
   z_pca.png z_pca_hexbin.png z_pca_explained_variance.png pca_explained_variance.csv (PC, ratio, cumulative)
   [umap.pkl umap.png umap_hexbin.png] loss.png
-  particles.csv (index, z0.., PC1, PC2, UMAP1, UMAP2, cluster[, gmm_cluster]) summary.json
+  particles.csv (index, star_row, z0.., PC1, PC2, UMAP1, UMAP2, cluster[, gmm_cluster]) summary.json
+    index: row of the z file (0..n-1); star_row: 0-based particle of the trained STAR (differs from index
+    for runs trained with --ind, whose run folder holds particle_rows.txt)
   pc{i}/z_values.txt pc_values.txt vol_{j:03d}.mrc
   kmeans{K}/labels.pkl centers.txt centers_ind.txt vol_{i:03d}.mrc z_pca.png umap.png cluster_sizes.png ...
   gmm{K}/   (the same, with --gmm)
+  with ground truth: kmeans{K}/ground_truth.json confusion_matrix.csv/.png (and gmm{K}/)
 """
 from __future__ import annotations
 
@@ -22,6 +25,35 @@ from .metrics import adjusted_rand_index, confusion_matrix
 from .rundir import write_pickle
 from .trajectories import check_pcs, pc_traversal
 from .volumes import VolumeMaker
+
+# written by train_vae/train_nn --ind: the trained STAR's 0-based particle row of each z row, one per line
+PARTICLE_ROWS = "particle_rows.txt"
+
+
+def read_particle_rows(workdir, n: int) -> np.ndarray | None:
+    """The STAR particle row of each of the ``n`` z rows of a run (None: no particle_rows.txt, trained on the
+    whole STAR, so z row i is particle i). A file that cannot be such a map is an error, not a guess."""
+    path = Path(workdir) / PARTICLE_ROWS
+    if not path.is_file():
+        return None
+    fix = f"restore {PARTICLE_ROWS} of this run (one 0-based STAR row per z row), or retrain"
+    try:
+        rows = np.loadtxt(path, ndmin=1, dtype=np.float64)
+    except ValueError as err:
+        raise TomoDrgnInputError(f"unreadable particle row list ({str(err).splitlines()[0][:80]})", path=path,
+                                 fix=fix) from None
+    if rows.ndim != 1 or len(rows) != n:
+        raise TomoDrgnInputError(f"{rows.size} particle rows for {n} rows of z", path=path, fix=fix)
+    bad = ~np.isfinite(rows) | (rows != np.round(rows)) | (rows < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise TomoDrgnInputError(f"particle row '{rows[i]:g}' is not a 0-based row number", path=path, row=i + 1,
+                                 fix=fix)
+    rows = rows.astype(np.int64)
+    if len(np.unique(rows)) < n:
+        raise TomoDrgnInputError("particle rows repeat: each z row must map to its own STAR particle", path=path,
+                                 fix=fix)
+    return rows
 
 
 def _ground_truth_outputs(cl: Clusters, truth: np.ndarray, folder: Path) -> dict:
@@ -95,9 +127,11 @@ def write_explained_variance(ratio, path) -> Path:
 def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker | None = None,
                    skip_umap: bool = False, gmm: bool = False, n_pcs: int | None = None, n_per_pc: int = 10,
                    pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print,
-                   truth: np.ndarray | None = None, z_path=None) -> dict:
+                   truth: np.ndarray | None = None, z_path=None, star_rows: np.ndarray | None = None) -> dict:
     """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given;
     ARI / confusion matrix per clustering when ground-truth labels ``truth`` (N,) are given.
+    ``star_rows`` (N,): the trained STAR's particle row of each z row (read_particle_rows; None: identity),
+    written as particles.csv's star_row, the column to select STAR particles by.
     ``z_path`` (the z file) is only named in errors. Returns a summary dict (also written as summary.json)."""
     z = np.asarray(z, dtype=np.float32)
     n, zdim = z.shape
@@ -141,21 +175,28 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker
         if maker is not None:
             maker.write(zs, folder)
 
-    _write_table(out / "particles.csv", z, pcs, emb, km.labels, None if gm is None else gm.labels)
+    subset = star_rows is not None
+    if subset and len(star_rows) != n:
+        raise ValueError(f"{len(star_rows)} star rows for {n} particles")
+    star_rows = np.arange(n) if star_rows is None else np.asarray(star_rows, dtype=np.int64)
+    _write_table(out / "particles.csv", z, pcs, emb, km.labels, None if gm is None else gm.labels, star_rows)
     summary = {"n_particles": int(n), "zdim": int(zdim), "ksample": int(len(km.centers)),
                "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio],
                "kmeans_sizes": km.sizes.tolist(), "kmeans_centers_ind": km.centers_ind.tolist(),
                "umap": emb is not None, "volumes": maker is not None,
-               "pixel_size": None if maker is None else maker.pixel_size}
+               "pixel_size": None if maker is None else maker.pixel_size,
+               "trained_on_subset": subset}  # True: particles.csv star_row != index (trained with --ind)
     if truth is not None:
         summary["ari"] = {k: v["ari"] for k, v in gt.items() if v is not None}
+        # one ground_truth.json per clustering folder: say where, relative to this folder
+        summary["ground_truth_json"] = {k: f"{k}{ksample}/ground_truth.json" for k, v in gt.items() if v is not None}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def _write_table(path, z, pcs, emb, labels, gmm_labels) -> None:
+def _write_table(path, z, pcs, emb, labels, gmm_labels, star_rows) -> None:
     import pandas as pd
-    cols = {"index": np.arange(len(z))}
+    cols = {"index": np.arange(len(z)), "star_row": star_rows}
     cols.update({f"z{i}": z[:, i] for i in range(z.shape[1])})
     cols.update({f"PC{i + 1}": pcs[:, i] for i in range(min(2, pcs.shape[1]))})
     if emb is not None:

@@ -81,11 +81,15 @@ def masked_fsc(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def resolution_at(freqs: np.ndarray, curve: np.ndarray, threshold: float, pixel_size: float = 1.0) -> float:
     """Resolution (A, or px when pixel_size is 1) where the FSC first falls below ``threshold``,
-    interpolated linearly between shells; Nyquist (2 px) if it never does."""
+    interpolated linearly between shells; Nyquist (2 px) if it never does; inf if it is below already at the
+    first shell past DC (the curve never reaches the threshold inside the band)."""
     below = np.nonzero(curve[1:] < threshold)[0]
     if not len(below):
         return 2.0 * pixel_size
     i = below[0] + 1
+    if i == 1:
+        # interpolating towards the DC term would give a "resolution" coarser than the box itself
+        return float("inf")
     f0, f1, c0, c1 = freqs[i - 1], freqs[i], curve[i - 1], curve[i]
     f = f0 + (c0 - threshold) * (f1 - f0) / (c0 - c1) if c0 != c1 else f1
     return float(pixel_size / f) if f > 0 else float("inf")

@@ -22,7 +22,8 @@ import pandas as pd
 PARTICLES_STAR = {star!r}  # the particles the run was trained on
 FILTER_ARGS = {filter_args!r}
 KMEANS = {kmeans!r}
-particles = pd.read_csv("particles.csv")  # one row per particle, input order (run from this folder)
+particles = pd.read_csv("particles.csv")  # one row per trained particle, z order (run from this folder)
+# select STAR particles by "star_row", never by "index" (the z row): they differ for a run trained with --ind
 summary = json.loads(Path("summary.json").read_text())
 print(f"{{len(particles)}} particles, zdim {{summary['zdim']}}, k-means cluster sizes {{summary['kmeans_sizes']}}")'''
 
@@ -44,7 +45,7 @@ _SELECT = '''\
 KEEP_CLUSTERS = [0]  # the k-means clusters to keep (colours above)
 selected = particles["cluster"].isin(KEEP_CLUSTERS)
 # or a region of the plot instead, e.g.: selected = (particles["PC1"] > 0) & (particles["PC2"] < 1)
-ind = particles.loc[selected, "index"].to_numpy(np.int64)
+ind = particles.loc[selected, "star_row"].to_numpy(np.int64)  # particles of PARTICLES_STAR, 0-based
 print(f"{len(ind)} of {len(particles)} particles selected")'''
 
 _EXPORT = '''\
@@ -78,8 +79,10 @@ def _cell(kind: str, text: str) -> dict:
 
 
 def write_notebook(folder, epoch: int, kmeans_dir: str, particles_star: str, source_software: str | None = None,
-                   datadir: str | None = None) -> Path:
-    """Write ``folder``/tomoDRGN_viz+filt.ipynb (nbformat 4.4) for analyze's outputs in ``folder``."""
+                   datadir: str | None = None, subset: bool = False) -> Path:
+    """Write ``folder``/tomoDRGN_viz+filt.ipynb (nbformat 4.4) for analyze's outputs in ``folder``.
+    ``subset``: the run was trained on a --ind subset of ``particles_star`` (said in the notebook; the
+    selection uses particles.csv's star_row either way)."""
     filter_args = (["--source-software", source_software] if source_software else []) + \
                   (["--datadir", str(datadir)] if datadir else [])
     cells = [
@@ -89,7 +92,9 @@ def write_notebook(folder, epoch: int, kmeans_dir: str, particles_star: str, sou
         _cell("code", _SETUP.format(star=str(particles_star), filter_args=filter_args, kmeans=kmeans_dir)),
         _cell("markdown", "## The latent space, coloured by k-means cluster"),
         _cell("code", _PLOT),
-        _cell("markdown", "## Pick particles: by cluster, or by a region of the plot"),
+        _cell("markdown", "## Pick particles: by cluster, or by a region of the plot" + (
+            "\nThis run was trained on a subset (`--ind`) of the STAR file: `star_row` is each particle's row in "
+            "the full STAR file, which `filter_star` below reads." if subset else "")),
         _cell("code", _SELECT),
         _cell("markdown", "## Write the selection (`filter_star`: same format as the input STAR)"),
         _cell("code", _EXPORT),

@@ -54,12 +54,22 @@ def _refuse_tables(arr: np.ndarray, path: Path, text: str | None) -> None:
 
 
 def indices_from_ind(path, n: int) -> np.ndarray:
+    """Sorted 0-based particle indices from an index file (or a True/False mask); each index at most once."""
     arr = read_array(path)
     if arr.dtype == bool:
         return indices_from_mask(arr, n, path)
     if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))):
         raise TomoDrgnInputError("index file holds non-integer values", path=path, fix="give 0-based particle indices")
     arr = arr.astype(np.int64)
+    # a labels file (one cluster number per particle) read as indices would select the particles {0, 1, ..}
+    # silently; an index list names each particle once
+    uniq, first = np.unique(arr, return_index=True)
+    if len(uniq) < len(arr):
+        i = int(np.setdiff1d(np.arange(len(arr)), first)[0])
+        raise TomoDrgnInputError(f"index file repeats particle indices: {len(arr) - len(uniq)} of its {len(arr)} "
+                                 f"values are repeats ({len(uniq)} distinct, first repeat {arr[i]})", path=path,
+                                 row=i + 1, fix="give each particle index once; for cluster labels use "
+                                                "--labels labels.pkl --labels-sel K")
     bad = arr[(arr < 0) | (arr >= n)]
     if len(bad):
         i = int(np.flatnonzero((arr < 0) | (arr >= n))[0])

@@ -21,7 +21,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for k-means/GMM/UMAP")
     p.add_argument("--ground-truth", default=None, metavar="LABELS",
                    help="known class per particle (.npy/.pkl/.txt, input order), e.g. a simulation's labels.npy: "
-                        "writes ground_truth.json (adjusted Rand index) and confusion_matrix.csv/.png per clustering")
+                        "writes ground_truth.json (adjusted Rand index) and confusion_matrix.csv/.png in each "
+                        "clustering folder (kmeansK/, gmmK/)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
 
 
@@ -30,7 +31,7 @@ def main(args) -> None:
 
     import numpy as np
 
-    from ..analysis.analyze import analyze_latent, check_analyze_args
+    from ..analysis.analyze import analyze_latent, check_analyze_args, read_particle_rows, PARTICLE_ROWS
     from ..analysis.notebook import write_notebook
     from ..analysis.rundir import load_z, read_config, read_losses, resolve_epoch
     from ..analysis.selection import read_array
@@ -45,23 +46,29 @@ def main(args) -> None:
     z = load_z(workdir, epoch)  # checked against config.yaml: zdim and particle count
     z_path = workdir / f"z.{epoch}.train.pkl"
     check_analyze_args(z, args.ksample, args.pc, z_path)  # before the model is loaded
+    # a run trained with --ind: z row i is STAR particle star_rows[i], not i (the notebook selects by it)
+    star_rows = read_particle_rows(workdir, len(z))
     truth = None
     if args.ground_truth:  # checked before any volume work so a wrong file fails at once
         truth = read_array(args.ground_truth)
         if len(truth) != len(z) or np.any(truth != np.round(truth)):
+            fix = "give one integer class per particle, in input order" + ("" if star_rows is None else
+                  f" of the trained subset (labels[i] for each row i of {workdir / PARTICLE_ROWS})")
             raise TomoDrgnInputError(f"ground truth has {len(truth)} entries for {len(z)} particles (integers needed)",
-                                     path=args.ground_truth, fix="give one integer class per particle, in input order")
+                                     path=args.ground_truth, fix=fix)
         truth = truth.astype(np.int64)
     out = Path(args.outdir or workdir / f"analyze.{epoch}")
     maker = None if args.skip_vol else volume_maker(workdir / f"weights.{epoch}.pkl", device=args.device,
                                                    downsample=args.downsample, Apix=args.Apix, flip=args.flip,
                                                    invert=args.invert)
     s = analyze_latent(z, out, args.ksample, maker, args.skip_umap, args.gmm, args.pc, args.n_per_pc,
-                       losses=read_losses(workdir), seed=args.seed, truth=truth, z_path=z_path)
+                       losses=read_losses(workdir), seed=args.seed, truth=truth, z_path=z_path,
+                       star_rows=star_rows)
     data = (read_config(workdir).get("dataset") or {}) if (workdir / "config.yaml").is_file() else {}
     if data.get("particles"):  # the notebook needs the run's particles STAR
         write_notebook(out, epoch, f"kmeans{args.ksample}", data["particles"], data.get("source_software"),
-                       data.get("datadir"))
+                       data.get("datadir"), subset=star_rows is not None)
     ari = "" if truth is None else ", ARI " + ", ".join(f"{k} {v:.3f}" for k, v in s["ari"].items())
+    gt = "" if truth is None else f" (ground truth: {', '.join(str(out / p) for p in s['ground_truth_json'].values())})"
     print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {s['ksample']} clusters "
-          f"(sizes {s['kmeans_sizes']}){ari} -> {out}")
+          f"(sizes {s['kmeans_sizes']}){ari} -> {out}{gt}")

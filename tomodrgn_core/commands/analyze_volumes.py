@@ -16,10 +16,11 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-pcs", type=int, default=10, help="principal components to keep (default 10)")
     p.add_argument("--skip-umap", action="store_true", help="skip UMAP of the voxel PCs")
     p.add_argument("-d", "--downsample", type=int, default=None, help="Fourier-crop volumes to this box")
-    p.add_argument("--flip", action="store_true")
-    p.add_argument("--invert", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--flip", action="store_true", help="mirror the generated volumes along z (change hand)")
+    p.add_argument("--invert", action="store_true", help="invert the contrast of the generated volumes")
+    p.add_argument("--seed", type=int, default=0, help="random seed of k-means and UMAP (reproducible runs)")
+    p.add_argument("--device", default=None,
+                   help="torch device: cpu, cuda or cuda:N (default: the first GPU if there is one, else cpu)")
 
 
 def main(args) -> None:

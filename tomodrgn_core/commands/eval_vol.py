@@ -15,7 +15,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flip", action="store_true", help="mirror along z (change hand)")
     p.add_argument("--invert", action="store_true", help="invert contrast")
     p.add_argument("--prefix", default="vol_", help="file name prefix")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None,
+                   help="torch device: cpu, cuda or cuda:N (default: the first GPU if there is one, else cpu)")
 
 
 def main(args) -> None:
@@ -33,6 +34,11 @@ def main(args) -> None:
             raise TomoDrgnInputError(f"-z has {len(args.z)} value(s), the model's zdim is {zdim}",
                                      path=args.weights, fix=f"give {zdim} numbers after -z")
         z = read_z(args.zfile, zdim=zdim) if args.zfile else ([args.z] if args.z else None)
+    elif args.z or args.zfile:
+        # a homogeneous model would write its one volume and silently drop every z row
+        given = "--zfile" if args.zfile else "-z"
+        raise TomoDrgnInputError(f"{given} given, but this is a homogeneous (train_nn) model: it takes no latent "
+                                 "values", path=args.weights, fix=f"drop {given}, or give --weights from train_vae")
     vols = generate_volumes(model, cfg, z, box=args.downsample, flip=args.flip, invert=args.invert)
     apix = args.Apix or volume_pixel_size(cfg, args.downsample)
     out = Path(args.outdir)

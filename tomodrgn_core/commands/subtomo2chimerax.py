@@ -9,8 +9,9 @@ import argparse
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("starfile", help="particles STAR (Warp image series or RELION 5 optimisation set)")
     p.add_argument("-o", "--outdir", required=True, help="output folder (one <tomo>.cxc per tomogram)")
-    p.add_argument("--source-software", default="auto")
-    p.add_argument("--datadir", default=None)
+    p.add_argument("--source-software", default="auto",
+                   help="auto|warp|cryosrpnt|relion5: format of the particles STAR (auto: detected from its columns)")
+    p.add_argument("--datadir", default=None, help="folder holding the image stacks, if not beside the STAR")
     v = p.add_mutually_exclusive_group(required=True)
     v.add_argument("--vol-path", help="one .mrc shown for every particle")
     v.add_argument("--vols-dir", help="folder of vol_*.mrc: one per particle, or one per class with --labels "
@@ -49,10 +50,17 @@ def main(args) -> None:
         vols = [Path(args.vol_path)] * n
     else:
         files = sorted(Path(args.vols_dir).glob("vol_*.mrc"))
-        if len(files) == n:
-            vols = files
-        elif labels is not None and len(files) > labels.max():
+        n_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
+        if labels is not None and len(files) == n_classes:
             vols = [files[k] for k in labels]
+        elif len(files) == n:
+            vols = files
+        elif labels is not None:
+            # e.g. analyze.E/pc1 (10 volumes along a PC) with kmeans2 labels: vol_000/001 are not the classes
+            raise TomoDrgnInputError(f"{len(files)} vol_*.mrc files but the labels have {n_classes} classes "
+                                     f"(and there are {n} particles)", path=args.vols_dir,
+                                     fix="point --vols-dir at the kmeansK folder of the same analysis as --labels "
+                                         "(one volume per class)")
         else:
             raise TomoDrgnInputError(f"{len(files)} vol_*.mrc files for {n} particles", path=args.vols_dir,
                                      fix="give one volume per particle, or one per class together with --labels")

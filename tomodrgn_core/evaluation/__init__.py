@@ -22,6 +22,12 @@ def load_model(workdir, epoch: int = -1, device=None):
     workdir = Path(workdir)
     if workdir.is_file():
         path = workdir
+    elif not workdir.exists():
+        # a mistyped checkpoint (weights.99.pkl) or folder is "not found", not "train first"
+        what = "checkpoint" if workdir.suffix == ".pkl" else "training folder"
+        raise TomoDrgnInputError(f"{what} not found{_saved_note(workdir.parent)}", path=workdir,
+                                 fix=_pick_fix(workdir.parent) or "check the path (give weights.<epoch>.pkl or its "
+                                                                  "training folder)")
     elif epoch is None or epoch < 0:
         path = latest_checkpoint(workdir)
         if path is None:
@@ -29,6 +35,9 @@ def load_model(workdir, epoch: int = -1, device=None):
                                      fix="train first, or give the folder of a finished run")
     else:
         path = workdir / f"weights.{epoch}.pkl"
+        if not path.is_file():
+            raise TomoDrgnInputError(f"no checkpoint of epoch {epoch}{_saved_note(workdir)}", path=path,
+                                     fix=_pick_fix(workdir) or "train first, or give the folder of a finished run")
     device = check_device(device)  # a missing GPU is named as such, before the checkpoint is read
     ckpt = load_checkpoint(path, map_location=device)
     model = build_model(ckpt["config"]["model"]).to(device)
@@ -37,6 +46,39 @@ def load_model(workdir, epoch: int = -1, device=None):
     config = dict(ckpt["config"])
     config["epoch"] = ckpt["epoch"]
     return model, config
+
+
+def saved_epochs(folder) -> list[int]:
+    """Epochs of the weights.<epoch>.pkl files in ``folder``, ascending."""
+    import re
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.glob("weights.*.pkl")
+                  if (m := re.fullmatch(r"weights\.(\d+)\.pkl", p.name)))
+
+
+def _ranges(values: list[int]) -> str:
+    """[0, 1, 2, 3, 9] -> '0-3, 9': a run saved every epoch for 200 epochs stays one short line."""
+    out, start = [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            out.append(f"{start}" if start == v else f"{start}-{v}")
+            start = None
+    return ", ".join(out)
+
+
+def _saved_note(folder) -> str:
+    epochs = saved_epochs(folder)
+    return f" (saved epochs in {folder}: {_ranges(epochs)})" if epochs else ""
+
+
+def _pick_fix(folder) -> str | None:
+    epochs = saved_epochs(folder)
+    if not epochs:
+        return None
+    return f"give one of the saved checkpoints, e.g. {Path(folder) / f'weights.{epochs[-1]}.pkl'}"
 
 
 @torch.no_grad()

@@ -39,8 +39,9 @@ def detect_source(blocks: dict, star_path) -> str:
     raise TomoDrgnInputError(
         "cannot tell the particle format: no _rlnTomoParticlesFile (RELION 5 optimisation set), no "
         "_rlnTomoVisibleFrames (RELION 5 particles) and no _rlnGroupName + _rlnImageName (Warp/M image series)",
-        path=star_path, row="header",
-        fix="give a Warp/M image-series STAR or a RELION 5 optimisation set, or set source_software")
+        path=star_path,
+        fix="give a Warp/M image-series STAR or a RELION 5 optimisation set, or name the format with "
+            "--source-software warp, cryosrpnt or relion5")
 
 
 def _find(name: str, base: Path) -> Path | None:
@@ -60,15 +61,15 @@ def relion5_files(star_path, blocks: dict, tomograms_star=None) -> tuple[Path, d
         opt = next(b for b in blocks.values() if isinstance(b, dict) and "rlnTomoParticlesFile" in b)
         for key in ("rlnTomoParticlesFile", "rlnTomoTomogramsFile"):
             if key not in opt and not (key == "rlnTomoTomogramsFile" and tomograms_star):
-                raise TomoDrgnInputError(f"optimisation set lacks _{key}", path=star_path, row="header",
-                                         fix="add the line to the optimisation set")
+                raise TomoDrgnInputError(f"optimisation set lacks the _{key} line", path=star_path,
+                                         fix=f"add '_{key} <path>' to the optimisation set")
         particles = _find(str(opt["rlnTomoParticlesFile"]), star_path)
         tomos = Path(tomograms_star) if tomograms_star else _find(str(opt["rlnTomoTomogramsFile"]), star_path)
         for key, found in (("rlnTomoParticlesFile", particles), ("rlnTomoTomogramsFile", tomos)):
             if found is None or not found.is_file():
                 dirs = "; ".join(str(d) for d in search_dirs(star_path))
                 raise TomoDrgnInputError(f"_{key} '{opt.get(key)}' not found (looked in {dirs})", path=star_path,
-                                         row="header", fix="fix the path in the optimisation set")
+                                         fix=f"correct the _{key} path in the optimisation set")
         return particles, read_star(particles), tomos, star_path.resolve()
     # a particles STAR: find its tomograms STAR
     if tomograms_star:
@@ -96,10 +97,10 @@ def relion5_files(star_path, blocks: dict, tomograms_star=None) -> tuple[Path, d
         return star_path.resolve(), blocks, cands[0].resolve(), None
     if not cands:
         raise TomoDrgnInputError("RELION 5 particles STAR without a tomograms STAR: no optimisation set or "
-                                 f"*_tomograms.star found in {folder}", path=star_path, row="header",
+                                 f"*_tomograms.star found in {folder}", path=star_path,
                                  fix="give the optimisation set STAR, or put the tomograms STAR beside this file "
                                      "as <stem>_tomograms.star")
     raise TomoDrgnInputError(f"ambiguous tomograms STAR: {', '.join(c.name for c in cands)} in {folder}",
-                             path=star_path, row="header",
+                             path=star_path,
                              fix="give the optimisation set STAR, or put the tomograms STAR beside this file "
                                      "as <stem>_tomograms.star")

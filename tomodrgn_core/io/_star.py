@@ -45,6 +45,11 @@ def read_star(path: str | os.PathLike) -> dict[str, pd.DataFrame | dict]:
     if path.stat().st_size == 0:
         raise TomoDrgnInputError("STAR file is empty", path=path, fix="re-export the particles")
     note_input(path)
+    if _is_mrc(path):
+        # the STAR parser finds no data_ block in a binary stack: say what the file is instead
+        what = "an MRC image stack" if path.suffix.lower() == ".mrcs" else "an MRC file (image stack or volume)"
+        raise TomoDrgnInputError(f"this is {what}, not a STAR file", path=path,
+                                 fix="give the particles .star (or the *_optimisation_set.star)")
     try:
         blocks = starfile.read(path, always_dict=True)
     except Exception as err:  # the parser raises many different types on garbage
@@ -53,6 +58,15 @@ def read_star(path: str | os.PathLike) -> dict[str, pd.DataFrame | dict]:
     if not blocks:
         raise TomoDrgnInputError("STAR file holds no data_ block", path=path, fix="re-export the particles")
     return dict(blocks)
+
+
+def _is_mrc(path: Path) -> bool:
+    """An MRC file by extension or by the 'MAP ' stamp at byte 208 of its header."""
+    if path.suffix.lower() in (".mrc", ".mrcs", ".map"):
+        return True
+    with open(path, "rb") as f:
+        head = f.read(212)
+    return len(head) == 212 and head[208:212] == b"MAP "
 
 
 def write_star(path: str | os.PathLike, blocks: dict[str, pd.DataFrame | dict], overwrite: bool = False) -> Path:
@@ -76,7 +90,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> None:
 
 def missing_columns_error(path, block: str, missing: list[str], fix: str) -> TomoDrgnInputError:
     return TomoDrgnInputError(f"data_{block} lacks required column(s) {', '.join('_' + c for c in missing)}",
-                              path=path, row="header", fix=fix)
+                              path=path, fix=fix)
 
 
 # every STAR label the readers take as a number

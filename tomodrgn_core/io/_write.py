@@ -59,6 +59,10 @@ def write_image_series(table: pd.DataFrame, images: np.ndarray, out_star, overwr
         # old readers (RELION 3.0, Warp-era tools) derive the pixel size from these two
         "rlnDetectorPixelSize": px, "rlnMagnification": np.full(n, 10000.0),
     })
+    # carry the premultiplied flag per row: without it the readers take CTF-premultiplied images (WarpTools
+    # 2D stacks, also after downsample) as raw ones and the CTF is applied twice
+    premult = table[S.CTF_PREMULTIPLIED].to_numpy(bool) if S.CTF_PREMULTIPLIED in table else np.zeros(n, bool)
+    df["rlnCtfDataAreCtfPremultiplied"] = premult.astype(np.int64)
     if all(c in table for c in (S.COORD_X, S.COORD_Y, S.COORD_Z)):
         xyz = table[[S.COORD_X, S.COORD_Y, S.COORD_Z]].to_numpy(float)
         if n and np.isfinite(xyz).all():
