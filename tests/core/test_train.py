@@ -319,6 +319,17 @@ def test_ddp_two_cpu_processes_match_single_process_quality(two_class, tmp_path)
     assert adjusted_rand_index(np.load(two_class["labels"]), kmeans2(z).labels_) >= 0.9
 
 
+def test_ddp_worker_error_is_one_line(tiny, tmp_path):
+    # a rank that stops (here: the loss diverges) must end the run with its one line, not a child traceback
+    cmd = [sys.executable, "-m", "tomodrgn_core", "train_vae", str(tiny["warp"]), "-o", str(tmp_path / "ddp"), "-n",
+           "3", "--lr", "10", "--multigpu", "--ddp-cpu", "2"] + TINY_VAE
+    res = subprocess.run(cmd, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("tomodrgn train_vae: error: ") and "training diverged" in last and "fix: lower --lr" in last
+    assert (tmp_path / "ddp" / "weights.0.pkl").exists()  # the good epoch before the divergence is kept
+
+
 def test_cpu_bf16_autocast_trains_and_is_recorded(tiny, tmp_path):
     out = tmp_path / "amp"
     assert cli(["train_vae", str(tiny["warp"]), "-o", str(out), "-n", "2", "--cpu-amp"] + TINY_VAE) == 0

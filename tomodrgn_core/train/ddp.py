@@ -10,6 +10,7 @@ import datetime
 import math
 import os
 import socket
+from pathlib import Path
 
 import torch
 import torch.distributed as tdist
@@ -69,6 +70,16 @@ def _worker(rank: int, world: int, backend: str, port: int, args, zdim: int, fin
         tdist.destroy_process_group()
 
 
+def input_error_line(child_traceback: str) -> str | None:
+    """The message of a TomoDrgnInputError (or subclass) ending a DDP child's traceback, else None."""
+    for line in reversed(child_traceback.strip().splitlines()):
+        name, sep, message = line.partition(": ")
+        if sep and name.startswith("tomodrgn_core.") and name.rsplit(".", 1)[-1] in ("TomoDrgnInputError",
+                                                                                    "TrainingDiverged"):
+            return message
+    return None
+
+
 def launch(args, zdim: int) -> None:
     cpu_procs = int(getattr(args, "ddp_cpu", 0) or os.environ.get("TOMODRGN_DDP_CPU", "0"))
     if cpu_procs:
@@ -84,6 +95,15 @@ def launch(args, zdim: int) -> None:
     finished = torch.zeros(world, dtype=torch.int32).share_memory_()
     try:
         mp.spawn(_worker, args=(world, backend, _free_port(), args, zdim, finished), nprocs=world, join=True)
+    except mp.ProcessRaisedException as e:
+        # a rank stopped on bad input or a diverging loss: its one-line message, not the child's traceback
+        line = input_error_line(str(e))
+        if line is None:
+            raise
+        err = TomoDrgnInputError(line)
+        # checkpoints saved before the stop (a diverged run) are worth keeping: the folder is not removed
+        err.keep_output = any(Path(args.outdir).glob("weights.*.pkl"))
+        raise err from None
     except mp.ProcessExitedException as e:
         # gloo can abort a rank while the process group is torn down (a peer closed its sockets first); once
         # every rank has finished training and rank 0 has written the outputs, that is harmless
