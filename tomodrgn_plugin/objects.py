@@ -53,12 +53,8 @@ class TomoDrgnModel(EMObject):
 
     def savedEpochs(self) -> list:
         """Epochs with saved weights in the run folder (0-based, as in the file names)."""
-        import glob
-        import os
-        import re
-        files = glob.glob(os.path.join(self.getWorkDir(), "weights.*.pkl"))
-        found = (re.search(r"weights\.(\d+)\.pkl$", f) for f in files)
-        return sorted(int(m.group(1)) for m in found if m)
+        from tomodrgn_core.analysis.rundir import WEIGHTS, epochs_with
+        return epochs_with(self.getWorkDir(), WEIGHTS)
 
     def getTrainingStar(self):
         """The STAR the model was trained on (from the run's config.yaml), or None."""

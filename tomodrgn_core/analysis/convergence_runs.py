@@ -9,7 +9,7 @@ import numpy as np
 
 from . import plots
 from .convergence import latent_shift, loss_change, neighbor_overlap, select_epochs, volume_pair_metrics
-from .rundir import epochs_with, load_z, read_losses
+from .rundir import WEIGHTS, epochs_with, load_z, read_losses
 from .volumes import VolumeMaker
 
 MakerFor = Callable[[int], VolumeMaker]  # epoch -> volume maker of that epoch's weights
@@ -110,7 +110,7 @@ def convergence_nn(workdir, out_dir, interval: int = 1, max_epoch: int | None = 
     from ..io import read_volume
 
     workdir, out = Path(workdir), Path(out_dir)
-    pattern = r"reconstruct\.(\d+)\.mrc" if epochs_with(workdir, r"reconstruct\.(\d+)\.mrc") else r"weights\.(\d+)\.pkl"
+    pattern = r"reconstruct\.(\d+)\.mrc" if epochs_with(workdir, r"reconstruct\.(\d+)\.mrc") else WEIGHTS
     epochs = select_epochs(epochs_with(workdir, pattern), interval, max_epoch)
     _need_two(epochs, epochs_with(workdir, pattern), workdir)
     out.mkdir(parents=True, exist_ok=True)

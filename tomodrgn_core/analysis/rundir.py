@@ -11,6 +11,9 @@ import yaml
 from ..errors import TomoDrgnInputError
 
 
+WEIGHTS = r"weights\.(\d+)\.pkl"  # a checkpoint file name; its group is the epoch
+
+
 def epochs_with(workdir, pattern: str = r"z\.(\d+)\.train\.pkl") -> list[int]:
     """Sorted epochs for which a file matching ``pattern`` (one integer group) exists."""
     workdir = Path(workdir)

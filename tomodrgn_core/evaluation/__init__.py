@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .. import physics as P
+from ..analysis.rundir import WEIGHTS, epochs_with
 from ..errors import TomoDrgnInputError
 
 
@@ -48,16 +49,6 @@ def load_model(workdir, epoch: int = -1, device=None):
     return model, config
 
 
-def saved_epochs(folder) -> list[int]:
-    """Epochs of the weights.<epoch>.pkl files in ``folder``, ascending."""
-    import re
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in folder.glob("weights.*.pkl")
-                  if (m := re.fullmatch(r"weights\.(\d+)\.pkl", p.name)))
-
-
 def _ranges(values: list[int]) -> str:
     """[0, 1, 2, 3, 9] -> '0-3, 9': a run saved every epoch for 200 epochs stays one short line."""
     out, start = [], None
@@ -70,12 +61,12 @@ def _ranges(values: list[int]) -> str:
 
 
 def _saved_note(folder) -> str:
-    epochs = saved_epochs(folder)
+    epochs = epochs_with(folder, WEIGHTS)
     return f" (saved epochs in {folder}: {_ranges(epochs)})" if epochs else ""
 
 
 def _pick_fix(folder) -> str | None:
-    epochs = saved_epochs(folder)
+    epochs = epochs_with(folder, WEIGHTS)
     if not epochs:
         return None
     return f"give one of the saved checkpoints, e.g. {Path(folder) / f'weights.{epochs[-1]}.pkl'}"

@@ -1,11 +1,11 @@
 """Checkpoints: weights.{epoch}.pkl = torch.save dict (model, optimizer, epoch, config); plain, documented."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 
+from ..analysis.rundir import WEIGHTS, epochs_with
 from ..errors import TomoDrgnInputError
 
 
@@ -17,9 +17,8 @@ def save_checkpoint(path, model, optimizer, epoch: int, config: dict) -> None:
 
 
 def latest_checkpoint(workdir) -> Path | None:
-    found = [(int(m.group(1)), p) for p in Path(workdir).glob("weights.*.pkl")
-             if (m := re.fullmatch(r"weights\.(\d+)\.pkl", p.name))]
-    return max(found)[1] if found else None
+    epochs = epochs_with(workdir, WEIGHTS)
+    return Path(workdir) / f"weights.{epochs[-1]}.pkl" if epochs else None
 
 
 def check_device(requested) -> torch.device:

@@ -1,13 +1,12 @@
 """tomoDRGN train homogeneous / train VAE: run the core trainer, register a Volume or a model + latent z."""
-import glob
 import os
 import pickle
-import re
 
 import numpy as np
 from pwem.objects import Volume
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
+from tomodrgn_core.analysis.rundir import WEIGHTS, epochs_with
 
 from .. import Plugin
 from ..constants import POOLING_CHOICES, TRAIN_DIR
@@ -119,19 +118,20 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
             args.append("--uninvert-data")
         args += [flag for on, flag in ((self.doseMask, "--l-dose-mask"), (self.doseWeight, "--recon-dose-weight"),
                                        (self.tiltWeight, "--recon-tilt-weight")) if on.get()]
-        env, device = core_env_and_device(self, multi=True)
+        device = core_env_and_device(self, multi=True)[1]
         return " ".join(str(a) for a in args + device) + " " + self.extraParams.get("")
 
     def trainStep(self, args):
         # Restart empties the run folder; Continue (Scipion's resume) goes on from the last saved epoch
-        if glob.glob(os.path.join(self._workDir(), "weights.*.pkl")):
+        if self._savedEpochs():
             args += " --load latest"
         run_core(self, args, env=core_env_and_device(self, multi=True)[0])
 
+    def _savedEpochs(self) -> list:
+        return epochs_with(self._workDir(), WEIGHTS)
+
     def _lastEpoch(self) -> int:
-        epochs = [int(m.group(1)) for f in glob.glob(os.path.join(self._workDir(), "weights.*.pkl"))
-                  if (m := re.search(r"weights\.(\d+)\.pkl$", f))]
-        return max(epochs)
+        return max(self._savedEpochs())
 
     def _validate(self):
         errors = []
