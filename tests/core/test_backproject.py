@@ -11,8 +11,9 @@ from tomodrgn_core.io import _schema as S
 from tomodrgn_core.reconstruct import backproject
 from tomodrgn_core import physics as P
 from tomodrgn_core.simulate import random_rotations, simulate, simulate_dataset
+from _data import RELION5, RELION5_OPT  # noqa: F401  (tests/data)
 
-FIXTURE = Path(__file__).resolve().parents[2] / "../shared/fixtures/relion5_warptools_small"
+FIXTURE = RELION5
 
 
 def cc(a, b):

@@ -10,8 +10,9 @@ from tomodrgn_core.cli import main as cli
 from tomodrgn_core.io import load_particles, read_star, write_volume
 from tomodrgn_core.physics import euler_to_matrix
 from tomodrgn_core.simulate import simulate_dataset
+from _data import RELION5, RELION5_OPT  # noqa: F401  (tests/data)
 
-FIXTURE = Path("/work/shared/fixtures/relion5_warptools_small")
+FIXTURE = RELION5
 OPT = FIXTURE / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star"
 
 

@@ -4,8 +4,9 @@ import pytest
 from tomodrgn_core.cli import main as cli
 from tomodrgn_core.io import load_particles
 from tomodrgn_core.physics.resample import fourier_crop_2d, fourier_crop_3d
+from _data import RELION5, RELION5_OPT  # noqa: F401  (tests/data)
 
-FIXTURE = "../shared/fixtures/relion5_warptools_small/warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star"
+FIXTURE = str(RELION5_OPT)
 
 
 def test_fourier_crop_keeps_low_frequencies_and_mean():

@@ -11,10 +11,9 @@ from tomodrgn_core.errors import TomoDrgnInputError
 from tomodrgn_core.io import load_particles, read_star, write_star
 from tomodrgn_core.io import schema as S
 from tomodrgn_core.physics import compute_ctf, euler_to_matrix, fft2_center, ifft3_center, lattice_2d
+from _data import RELION5, RELION5_OPT  # noqa: F401  (tests/data)
 
-FIX = Path("/work/shared/fixtures/relion5_warptools_small")
-if not FIX.is_dir():  # the fixture sits beside the repository in shared/
-    FIX = Path(__file__).resolve().parents[3] / "shared/fixtures/relion5_warptools_small"
+FIX = RELION5
 STEM = "warptools_test_4-tomos_10-ptcls_box-32_angpix-12"
 OPT = FIX / f"{STEM}_optimisation_set.star"
 PARTICLES = FIX / f"{STEM}.star"

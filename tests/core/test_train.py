@@ -16,6 +16,7 @@ from tomodrgn_core.reconstruct import backproject
 from tomodrgn_core.simulate import simulate_dataset
 
 from conftest import FAST_VAE
+from _data import RELION5, RELION5_OPT  # noqa: F401  (tests/data)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_train_nn_on_premultiplied_warptools_particles_matches_warptools_map(tmp
     # WarpTools' 2D stacks are CTF-premultiplied. Trained on them as CTF^2 x volume, the decoder hardly saw the
     # low resolution (CC 0.18 with these settings); divided back by the CTF, they train like plain images
     from pathlib import Path
-    fix = Path(__file__).resolve().parents[3] / "shared/fixtures/relion5_warptools_small"
+    fix = RELION5
     opt = fix / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star"
     ref = read_volume(fix / "warptools_test_box-32_angpix-12_reconstruct.mrc")[0]
     assert cli(["train_nn", str(opt), "-o", str(tmp_path / "nn"), "-n", "20", "-b", "1", "--lr", "1e-3",

@@ -13,7 +13,7 @@ from tomodrgn_plugin.convert import relion_pose_to_scipion
 from tomodrgn_plugin.protocols import (ProtTomoDrgnImportParticles, ProtTomoDrgnPrepareImageSeries,
                                        ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainVAE)
 
-FIXTURE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "relion5_warptools_small"
+FIXTURE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "relion5_warptools_small"
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
 
 

@@ -14,7 +14,7 @@ from tomodrgn_plugin.convert import parse_z
 from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnGenerateVolumes, ProtTomoDrgnImportParticles,
                                        ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE)
 
-FIXTURE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "relion5_warptools_small"
+FIXTURE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "relion5_warptools_small"
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
 FAST = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
 FAST_VAE = dict(zDim=2, encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **FAST)
