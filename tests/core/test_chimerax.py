@@ -50,9 +50,8 @@ def test_relion5_placement_uses_star_angles(sim):
     R = place[[f"r{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3)]].to_numpy().reshape(-1, 3, 3)
     assert np.allclose(R, want, atol=1e-6)
     assert np.allclose(np.linalg.det(R), 1.0)
-    # RELION's frame is the z-mirror of ours (io/_relion5.py): the simulator writes M A M, placement returns it
-    M = np.diag([1.0, 1.0, -1.0])
-    assert np.allclose(R, M @ sim["dataset"].particle_poses @ M, atol=1e-5)
+    # the simulator writes rlnTomoHand +1 (no mirror: physics/_geometry.py), so the STAR holds its own poses
+    assert np.allclose(R, sim["dataset"].particle_poses, atol=1e-5)
 
 
 def test_cxc_per_class_volumes_coloured_by_class(sim, tmp_path):

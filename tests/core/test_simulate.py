@@ -35,7 +35,8 @@ def test_analytic_projection_equals_summed_rendered_volume():
 
 
 def expected_images(sim, models) -> np.ndarray:
-    """Image formation written out from the table: -(CTF * dose * FT(projection)) shifted by +origin, * cos(tilt)."""
+    """Image formation written out from the table: -(CTF * dose * FT(projection)) with the particle at box centre
+    - origin (RELION's rule: moved by -origin), * cos(tilt)."""
     t, D, n = sim.table, sim.images.shape[-1], len(sim.table)
     A = P.euler_to_matrix(t[S.ROT].to_numpy(), t[S.TILT].to_numpy(), t[S.PSI].to_numpy())
     from tomodrgn_core.simulate._blobs import pad_models
@@ -47,7 +48,7 @@ def expected_images(sim, models) -> np.ndarray:
     att = P.dose_attenuation(torch.tensor(t[S.DOSE].to_numpy()), lat.norm(dim=-1) / sim.pixel_size)
     sh = torch.as_tensor(t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy() / sim.pixel_size)
     f = P.fft2_center(torch.as_tensor(proj, dtype=torch.float64)).reshape(n, -1) * ctf * att
-    f = f * torch.exp(-2j * torch.pi * (sh @ lat.T))
+    f = f * torch.exp(2j * torch.pi * (sh @ lat.T))  # content moved by -origin
     cos_t = np.cos(np.deg2rad(t[S.TILT_ANGLE].to_numpy()))[:, None, None]
     return -P.ifft2_center(f.reshape(n, D, D)).real.numpy() * cos_t
 
@@ -59,11 +60,12 @@ def test_images_follow_the_formation_model_and_table():
     assert np.allclose(sim.images, expect, atol=1e-4 * np.abs(expect).max())
     assert (t[S.DEFOCUS_U] >= t[S.DEFOCUS_V]).all() and t[S.DEFOCUS_U].between(14000, 37000).all()
     assert np.allclose(t[S.TILT_WEIGHT], np.cos(np.deg2rad(t[S.TILT_ANGLE])))
-    # origins are the projections of one 3D offset per particle: (R_y(tilt) o)[:2], RELION's
-    # euler_to_matrix(0, tilt, 0) = [[c, 0, -s], [0, 1, 0], [s, 0, c]]
+    # origins are minus the projections of one 3D offset d per particle (it sits at its coordinate + d): -(R d)[:2],
+    # R = the right-handed rotation by +tilt about y, [[c, 0, s], [0, 1, 0], [-s, 0, c]] (RELION 5's rlnTomoYTilt)
     o = sim.offsets[t[S.PARTICLE_INDEX]] * sim.pixel_size
     th = np.deg2rad(t[S.TILT_ANGLE].to_numpy())
-    assert np.allclose(t[S.SHIFT_X], np.cos(th) * o[:, 0] - np.sin(th) * o[:, 2]) and np.allclose(t[S.SHIFT_Y], o[:, 1])
+    assert np.allclose(t[S.SHIFT_X], -(np.cos(th) * o[:, 0] + np.sin(th) * o[:, 2]))
+    assert np.allclose(t[S.SHIFT_Y], -o[:, 1])
     assert t[S.SHIFT_X].abs().max() > 1.0
 
 

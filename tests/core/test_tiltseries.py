@@ -23,9 +23,9 @@ def sim():
 
 
 def unshift(images: np.ndarray, origins_px: np.ndarray) -> np.ndarray:
-    """Move the particle centre (box centre + origin) back to the box centre (Fourier shift by -origin)."""
+    """Move the particle centre (box centre - origin, RELION's rule) back to the box centre (shift by +origin)."""
     return shift_images(torch.as_tensor(images, dtype=torch.float64),
-                        -torch.as_tensor(origins_px, dtype=torch.float64)).numpy()
+                        torch.as_tensor(origins_px, dtype=torch.float64)).numpy()
 
 
 def ccs(a, b):
@@ -114,8 +114,7 @@ def test_edge_particles_lose_tilts_and_written_star_rereads(sim, tmp_path):
 def test_geometry_is_relion5_projection_of_reliontomo_values():
     """R_f / s_f / A_f equal what RELION 5 builds from the values scipion-em-reliontomo writes for a Scipion tilt
     series (rlnTomoYTilt = tilt, rlnTomoZRot = atan2(M01, M00), shifts inv(M)[:2, 2]), with right-handed
-    rotations, and A_f is the RELION 5 reader's MIRROR @ R @ A_p @ MIRROR."""
-    from tomodrgn_core.io._relion5 import MIRROR
+    rotations, and A_f is the RELION 5 reader's H @ R @ A_p @ H for reliontomo's default hand -1, H = diag(1, 1, -1)."""
     from tomodrgn_core.tiltseries import TiltGeometry, particle_tilt_poses, projection_rotations, transforms_from_axis
 
     rng = np.random.default_rng(0)
@@ -131,7 +130,8 @@ def test_geometry_is_relion5_projection_of_reliontomo_values():
         assert np.allclose(s[f], np.linalg.inv(M[f])[:2, 2])
     A_p = euler_to_matrix(*rng.uniform(-180, 180, (3, 5)))
     A_f = particle_tilt_poses(A_p, geom)
-    assert np.allclose(A_f, MIRROR @ R[None] @ A_p[:, None] @ MIRROR)
+    H = np.diag([1.0, 1.0, -1.0])
+    assert np.allclose(A_f, H @ R[None] @ A_p[:, None] @ H)
     # the tilt axis: a raw-image direction at the axis angle (ccw from y) maps onto the aligned y axis
     axis = transforms_from_axis(30.0)[0]
     v = np.array([-np.sin(np.deg2rad(30.0)), np.cos(np.deg2rad(30.0))])

@@ -30,6 +30,11 @@ def main(args) -> None:
     if os.path.exists(args.output) and not args.force:
         raise TomoDrgnInputError("output volume already exists", path=args.output, fix="pass --force or another -o")
     ps = load_particles(args.particles, args.source_software, args.datadir)
+    if args.no_ctf:
+        print("--no-ctf: the CTF is not applied" if ps.has_ctf else
+              "--no-ctf: this STAR has no CTF or exposure columns; no CTF or exposure weighting is applied")
+    else:
+        ps.require_ctf()
     if args.ind:
         from ..analysis.selection import indices_from_ind
         ps = ps.subset(indices_from_ind(args.ind, ps.n_particles))

@@ -1,7 +1,7 @@
 """Once-per-dataset preprocessing, cached on disk and reused by every later run and by analysis.
 
-Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), shifted
-by -origin (so the particle sits at the box centre), Hartley-transformed, and its values inside the circular window
+Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), moved by
++origin (RELION's origin: the particle sits at box centre - origin; physics/_geometry.py), Hartley-transformed, and its values inside the circular window
 (radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
 
 CTF-premultiplied images (WarpTools 2D stacks: CTF x (CTF x volume + noise)) are divided by their CTF here,
@@ -21,7 +21,6 @@ import torch
 
 from .. import physics as P
 from ..io import _schema as S
-from ..reconstruct import shift_images
 
 
 def window_mask(D: int) -> torch.Tensor:
@@ -40,7 +39,8 @@ def cache_key(particle_set, invert_data: bool) -> str:
     st = os.stat(particle_set.star_path)
     premultiplied = int(particle_set.table[S.CTF_PREMULTIPLIED].sum())  # (their sign is kept: see image_sign)
     stamp = [str(Path(particle_set.star_path).resolve()), st.st_mtime_ns, len(particle_set.table),
-             particle_set.box, bool(invert_data), premultiplied]
+             particle_set.box, bool(invert_data), premultiplied,
+             "centred-by-plus-origin"]  # caches from before the shift-sign fix (centred by -origin) are not reused
     if premultiplied:  # caches written before premultiplied images were divided by their CTF are not reused
         stamp.append("premultiplied-ctf-divided")
     stamp = json.dumps(stamp)
@@ -79,7 +79,7 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
         for s0 in range(0, n, chunk):
             rows = np.arange(s0, min(n, s0 + chunk))
             img = torch.from_numpy(particle_set.images(rows) * sign[rows, None, None])
-            img = shift_images(img, -torch.from_numpy(np.ascontiguousarray(shifts[rows])))
+            img = P.centre_images(img, torch.from_numpy(np.ascontiguousarray(shifts[rows])))
             ht = P.ht2_center(img).reshape(len(rows), -1)[:, inside]
             if premultiplied[rows].any():
                 ht = ht * divide_premultiplied(freqs, ctf_params[rows], premultiplied[rows])

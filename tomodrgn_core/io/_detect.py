@@ -10,7 +10,7 @@ from ._paths import search_dirs
 from ._star import read_star
 from ._warp import image_block
 
-WARP_ONLY = ("rlnCtfImage", "rlnMagnification", "rlnDetectorPixelSize", "rlnCtfMaxResolution", "rlnMicrographName")
+WARP_ONLY = ("rlnCtfImage", "rlnMagnification", "rlnCtfMaxResolution", "rlnMicrographName")  # cryoSRPNT lacks them
 
 
 def is_optimisation_set(blocks: dict) -> bool:

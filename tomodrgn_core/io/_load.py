@@ -44,7 +44,7 @@ def load_particles(star_path, source_software: str = "auto", datadir=None, tomog
         table = read_warp(blocks, star_path)
         rows = table[S.SOURCE_IMAGE_ROW].to_numpy() + 1
         stack_star = star_path
-        origin = {"blocks": blocks, "image_block": image_block(blocks)}
+        origin = {"blocks": blocks, "image_block": image_block(blocks), "has_ctf": table.attrs.get("has_ctf", True)}
     table[S.IMAGE_PATH] = resolve_stacks(table[S.IMAGE_PATH].to_numpy(dtype=object), stack_star, datadir, rows)
     _check_pixel_size(table, stack_star, rows)
     _check_finite(table, stack_star, rows)

@@ -43,6 +43,20 @@ class ParticleSet:
     def pixel_size(self) -> float:
         return float(self.table[S.PIXEL_SIZE].iloc[0]) if len(self.table) else 0.0
 
+    @property
+    def has_ctf(self) -> bool:
+        """False for a STAR without any CTF or exposure column (a noise-free simulation): use it with --no-ctf."""
+        return bool(self.origin.get("has_ctf", True))
+
+    def require_ctf(self, flag: str | None = "--no-ctf") -> None:
+        """One-line error for a CTF-free STAR used where a CTF is needed (``flag``: the option that allows it)."""
+        if not self.has_ctf:
+            fix = f"pass {flag} to use it without CTF and exposure, or add the CTF columns" if flag else \
+                "add the CTF and exposure columns; to check the poses of a noise-free set, use backproject_voxel --no-ctf"
+            raise TomoDrgnInputError("this STAR has no CTF or exposure columns (rlnDefocusU, rlnVoltage, "
+                                     "rlnSphericalAberration, rlnAmplitudeContrast, rlnCtfBfactor)", path=self.star_path,
+                                     fix=fix)
+
     def __len__(self) -> int:
         return self.n_particles
 

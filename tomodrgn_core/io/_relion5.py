@@ -2,15 +2,8 @@
 
 Each particle's stack holds one slice per tilt FRAME (hidden frames blank). Frame f pairs with slice f
 and with row f of the tomogram's ``data_<tomo>`` block; only frames with rlnTomoVisibleFrames == 1 are
-kept. Per-tilt pose A_f = M (R_f @ A_p) M (R_f = 3x3 of the projection matrix whose rows are
-rlnTomoProjX/Y/Z; A_p the particle's RELION ZYZ matrix; M = diag(1, 1, -1)), so image coordinates =
-A_f @ volume coordinates.
-
-Why the z-mirror M: with A_f = R_f @ A_p alone, a back-projection of the fixture's particles is the
-MIRROR image of the map the exporting software reconstructed from them (shell correlations ~0 vs
-0.4-0.6 mirrored). Conjugating by M keeps A_f a proper rotation, leaves the images' xy geometry (and the
-projected 2D shifts) unchanged and flips only the volume hand, so our volumes match RELION/WarpTools.
-Checked on hand -1 data (the fixture); see tests/core/test_io_relion5.py.
+kept. Per-tilt poses and 2D origins follow the one convention of ``physics/_geometry.py``:
+A_f = H R_f A_sub A_p H (H = diag(1, 1, rlnTomoHand)), origin_f = (R_f A_sub origin)[:2].
 """
 from __future__ import annotations
 
@@ -18,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TomoDrgnInputError
+from ..physics._geometry import tilt_origins, tilt_poses
 from ..physics._rotations import euler_to_matrix, matrix_to_euler
 from . import _schema as S
 from ._star import check_numeric, missing_columns_error
 from ._warp import merged_rows, pixel_size
 
-MIRROR = np.diag([1.0, 1.0, -1.0])
 PARTICLE_REQUIRED = ["rlnTomoName", "rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi",
                      "rlnTomoVisibleFrames"]
 TOMO_REQUIRED = ["rlnTomoProjX", "rlnTomoProjY", "rlnTomoProjZ", "rlnDefocusU", "rlnCtfScalefactor",
@@ -106,11 +99,12 @@ def read_relion5(particle_blocks: dict, particles_path, tomo_blocks: dict, tomog
     # particle matrices A_p (with the subtomogram pre-rotation when RELION wrote one)
     A_p = euler_to_matrix(df["rlnAngleRot"].to_numpy(float), df["rlnAngleTilt"].to_numpy(float),
                           df["rlnAnglePsi"].to_numpy(float))
+    A_sub = np.broadcast_to(np.eye(3), A_p.shape)
     if "rlnTomoSubtomogramRot" in df:
         A_sub = euler_to_matrix(*(df[f"rlnTomoSubtomogram{a}"].to_numpy(float) for a in ("Rot", "Tilt", "Psi")))
-        A_p = A_sub @ A_p
-    origin = np.stack([df[f"rlnOrigin{a}Angst"].to_numpy(float) if f"rlnOrigin{a}Angst" in df else np.zeros(n_part)
-                       for a in "XYZ"], -1)
+    A_p = A_sub @ A_p
+    # the particle's refined centre is coordinate - A_sub @ origin (RELION's ParticleSet::getPosition)
+    offset = np.einsum("nij,nj->ni", A_sub, origin_angst(df, particles_path))
     ts_px = _tilt_series_pixel_size(df, glob, tomo_names)
     if "rlnCenteredCoordinateXAngst" in df:
         coords = np.stack([df[f"rlnCenteredCoordinate{a}Angst"].to_numpy(float) for a in "XYZ"], -1)
@@ -142,10 +136,10 @@ def read_relion5(particle_blocks: dict, particles_path, tomo_blocks: dict, tomog
                                      fix="drop this particle from the STAR file")
         pk, f = np.nonzero(vis)  # row-major: a particle's frames contiguous, in frame order
         p = sel[pk]
-        A = MIRROR @ t["R"][f] @ A_p[p] @ MIRROR
-        ang = matrix_to_euler(A)
-        shift = np.einsum("nij,nj->ni", t["R"][f][:, :2, :], origin[p])
         g = glob.loc[tomo] if tomo in glob.index else None
+        hand = float(g["rlnTomoHand"]) if g is not None and "rlnTomoHand" in g.index else 1.0
+        ang = matrix_to_euler(tilt_poses(t["R"][f], A_p[p], hand))
+        shift = tilt_origins(t["R"][f], offset[p])
         cval = lambda c: float(g[c]) if g is not None and c in g.index else df[c].to_numpy(float)[p]  # noqa: E731
         for c in ("rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast"):
             if (g is None or c not in g.index) and c not in df:
@@ -178,6 +172,14 @@ def read_relion5(particle_blocks: dict, particles_path, tomo_blocks: dict, tomog
     table[S.VISIBLE] = True
     table[S.SOURCE_IMAGE_ROW] = -1
     return table[S.ALL_COLUMNS]
+
+
+def origin_angst(df: pd.DataFrame, path) -> np.ndarray:
+    """(n, 3) rlnOrigin{X,Y,Z}Angst (0 where a whole axis is absent); half a shift is refused, naming the column."""
+    from ._warp import check_shift_pairs
+    check_shift_pairs(df, path, [("rlnOriginXAngst", "rlnOriginYAngst")])
+    return np.stack([df[f"rlnOrigin{a}Angst"].to_numpy(float) if f"rlnOrigin{a}Angst" in df else np.zeros(len(df))
+                     for a in "XYZ"], -1)
 
 
 def _tilt_series_pixel_size(df: pd.DataFrame, glob: pd.DataFrame, tomo_names: np.ndarray) -> np.ndarray:

@@ -13,9 +13,11 @@ from ..errors import TomoDrgnInputError
 from . import _schema as S
 from ._star import check_numeric, missing_columns_error
 
-REQUIRED = ["rlnGroupName", "rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnDefocusU",
-            "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast", "rlnCtfBfactor", "rlnCtfScalefactor"]
-PIXEL_SIZE_OPTIONS = ("rlnImagePixelSize", "rlnPixelSize", "rlnDetectorPixelSize+rlnMagnification")
+REQUIRED = ["rlnGroupName", "rlnImageName", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnCtfScalefactor"]
+# a file with none of these (cryoSRPNT's noise-free sets) is read without CTF and exposure: it needs --no-ctf
+CTF_REQUIRED = ["rlnDefocusU", "rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast", "rlnCtfBfactor"]
+PIXEL_SIZE_OPTIONS = ("rlnImagePixelSize", "rlnPixelSize", "rlnDetectorPixelSize")
+SHIFT_PAIRS = [("rlnOriginX", "rlnOriginY"), ("rlnOriginXAngst", "rlnOriginYAngst")]
 # a signed stage tilt column, when the writer kept one (ours does)
 TILT_COLUMNS = ("rlnTomoNominalStageTiltAngle", "rlnTiltAngle")
 FIX = "export the particles as a Warp/M image-series STAR (rlnGroupName, rlnImageName, angles, CTF, " \
@@ -62,7 +64,31 @@ def pixel_size(df: pd.DataFrame) -> np.ndarray | None:
         return df["rlnPixelSize"].to_numpy(np.float64)
     if "rlnDetectorPixelSize" in df and "rlnMagnification" in df:
         return df["rlnDetectorPixelSize"].to_numpy(np.float64) * 1e4 / df["rlnMagnification"].to_numpy(np.float64)
+    if "rlnDetectorPixelSize" in df:  # Warp and cryoSRPNT write the image pixel size here, without a magnification
+        return df["rlnDetectorPixelSize"].to_numpy(np.float64)
     return None
+
+
+def check_shift_pairs(df: pd.DataFrame, star_path, pairs=SHIFT_PAIRS) -> None:
+    """Half a shift (X without Y, or Y without X) would be read as a zero on the missing axis: refuse it."""
+    for x, y in pairs:
+        if (x in df) != (y in df):
+            have, lack = (x, y) if x in df else (y, x)
+            raise TomoDrgnInputError(f"_{have} without _{lack}: half an origin shift", path=star_path,
+                                     fix=f"add the _{lack} column (0 where there is no shift) or remove _{have}")
+
+
+def check_unique_images(stacks: np.ndarray, index: np.ndarray, names: pd.Series, star_path) -> None:
+    """The same tilt image listed twice (e.g. a STAR concatenated with itself) would be trained on twice."""
+    key = pd.Series(stacks.astype(str)) + "@" + pd.Series(index.astype(str))
+    dup = key.duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        first = rows[key.iloc[rows].to_numpy() == key.iloc[rows[0]]]
+        raise TomoDrgnInputError(f"tilt image '{names.iloc[first[0]]}' is listed {len(first)} times (rows "
+                                 f"{', '.join(str(r + 1) for r in first[:5])}); {dup.sum()} rows repeat an image",
+                                 path=star_path, row=int(first[1]) + 1,
+                                 fix="remove the repeated rows (each tilt image belongs to one particle, once)")
 
 
 def split_image_name(names: pd.Series, star_path) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +117,9 @@ def read_warp(blocks: dict, star_path) -> pd.DataFrame:
     """Canonical table (without image_path resolution / box, done by the loader; stack names in image_path)."""
     _, df = merged_rows(blocks, star_path)
     missing = [c for c in REQUIRED if c not in df.columns]
+    has_ctf = any(c in df.columns for c in CTF_REQUIRED)
+    if has_ctf:  # some CTF/exposure columns but not all: a broken export, not a CTF-free simulation
+        missing += [c for c in CTF_REQUIRED if c not in df.columns]
     px = pixel_size(df)
     if px is None:
         missing.append(" or _".join(PIXEL_SIZE_OPTIONS))
@@ -99,6 +128,8 @@ def read_warp(blocks: dict, star_path) -> pd.DataFrame:
 
     # particles = groups in order of first appearance; their rows made contiguous (stable)
     stacks, index = split_image_name(df["rlnImageName"], star_path)  # errors name the original row
+    check_unique_images(stacks, index, df["rlnImageName"], star_path)
+    check_shift_pairs(df, star_path)
     group = df["rlnGroupName"].astype(str).to_numpy(dtype=object)
     codes, _ = pd.factorize(group, sort=False)
     order = np.argsort(codes, kind="stable")
@@ -133,12 +164,13 @@ def read_warp(blocks: dict, star_path) -> pd.DataFrame:
         S.ROT: col("rlnAngleRot"), S.TILT: col("rlnAngleTilt"), S.PSI: col("rlnAnglePsi"),
         S.SHIFT_X: sx, S.SHIFT_Y: sy,
         S.DEFOCUS_U: col("rlnDefocusU"), S.DEFOCUS_V: col("rlnDefocusV") if "rlnDefocusV" in df else col("rlnDefocusU"),
-        S.DEFOCUS_ANGLE: col("rlnDefocusAngle"), S.VOLTAGE: col("rlnVoltage"), S.CS: col("rlnSphericalAberration"),
+        S.DEFOCUS_ANGLE: col("rlnDefocusAngle"), S.VOLTAGE: col("rlnVoltage", 300.0), S.CS: col("rlnSphericalAberration"),
         S.AMP_CONTRAST: col("rlnAmplitudeContrast"), S.PHASE_SHIFT: col("rlnPhaseShift"),
-        S.DOSE: -col("rlnCtfBfactor") / 4.0, S.TILT_ANGLE: tilt_angle, S.TILT_WEIGHT: scale,
+        S.DOSE: -col("rlnCtfBfactor") / 4.0 if has_ctf else np.zeros(n), S.TILT_ANGLE: tilt_angle, S.TILT_WEIGHT: scale,
         S.VISIBLE: np.ones(n, dtype=bool),
         S.COORD_X: coords[0], S.COORD_Y: coords[1], S.COORD_Z: coords[2],
         S.SOURCE_ROW: codes.astype(np.int64), S.SOURCE_IMAGE_ROW: order.astype(np.int64),
         S.FRAME: frame.astype(np.int64), S.CTF_PREMULTIPLIED: col("rlnCtfDataAreCtfPremultiplied") > 0.5,
     })
+    table.attrs["has_ctf"] = has_ctf  # False: no CTF or exposure columns (the loader's callers need --no-ctf)
     return table

@@ -89,8 +89,10 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
 
     Defocus (U/V/angle) is per tomogram and tilt (``defocus_range`` across tomograms, +-500 A per tilt,
     astigmatism up to ``max_astigmatism``), as CTF estimation gives it, so the RELION 5 layout holds it
-    exactly. ``max_shift_px`` draws a 3D offset per particle (tomogram frame, px); each tilt image then has
-    the in-plane origin (R_y(tilt) offset)[:2], expressible in both the Warp and RELION 5 layouts.
+    exactly. ``max_shift_px`` draws a 3D offset d per particle (tomogram frame, px: the particle sits at its
+    coordinate + d); each tilt image shows it at box centre + (R_y(tilt) d)[:2] and records RELION's origin
+    -(R_y(tilt) d)[:2] (the particle sits at box centre - origin: physics/_geometry.py), in the Warp and the RELION 5
+    layout alike (3D origin -d).
     ``structural_snr`` (None = off) adds white noise to the projections BEFORE the CTF (specimen/ice
     variation, Baxter et al. 2009), scaled so that signal/structural-noise variance in the final untilted
     images is ``structural_snr`` (>= snr); shot noise after the CTF brings the total to ``snr``.
@@ -107,7 +109,8 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     angles, doses = dose_symmetric_scheme(max_tilt, tilt_step, dose_per_tilt)
     nt = len(angles)
     A_p = random_rotations(n_particles, rng)
-    stage = P.euler_to_matrix(np.zeros(nt), angles, np.zeros(nt))  # (nt, 3, 3) rotation about y
+    # (nt, 3, 3) right-handed rotation by +tilt about y: RELION 5's rlnTomoYTilt (= euler_to_matrix(0, -tilt, 0))
+    stage = P.euler_to_matrix(np.zeros(nt), -angles, np.zeros(nt))
     A = np.einsum("tij,njk->ntik", stage, A_p).reshape(-1, 3, 3)
     tomo = rng.integers(0, n_tomos, size=n_particles)
     defocus = rng.uniform(*defocus_range, size=(n_tomos, 1)) + rng.normal(0, 500, size=(n_tomos, nt))
@@ -121,7 +124,7 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     offsets = np.zeros((n_particles, 3))
     if max_shift_px:
         offsets = rng.uniform(-max_shift_px, max_shift_px, size=(n_particles, 3))
-    shifts = np.einsum("tij,nj->nti", stage, offsets)[..., :2].reshape(-1, 2)  # origin of each tilt image, px
+    shifts = np.einsum("tij,nj->nti", stage, offsets)[..., :2].reshape(-1, 2)  # where each particle sits, px
 
     astig = rng.uniform(0, max_astigmatism, size=(n_tomos, nt))
     ang_astig = rng.uniform(0, 180, size=(n_tomos, nt))
@@ -153,7 +156,7 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
         S.PARTICLE_INDEX: rep, S.PARTICLE_ID: [f"{tomo_names[tomo[i]]}_{i:05d}" for i in rep],
         S.TOMO_ID: tomo_names[tomo[rep]], S.IMAGE_PATH: "", S.IMAGE_INDEX: np.arange(len(rep)),
         S.PIXEL_SIZE: pixel_size, S.BOX: box, S.ROT: eul[:, 0], S.TILT: eul[:, 1], S.PSI: eul[:, 2],
-        S.SHIFT_X: shifts[:, 0] * pixel_size, S.SHIFT_Y: shifts[:, 1] * pixel_size,
+        S.SHIFT_X: -shifts[:, 0] * pixel_size, S.SHIFT_Y: -shifts[:, 1] * pixel_size,  # RELION origin = -position
         S.DEFOCUS_U: dfu, S.DEFOCUS_V: dfv, S.DEFOCUS_ANGLE: dfang,
         S.VOLTAGE: voltage, S.CS: cs, S.AMP_CONTRAST: amp_contrast, S.PHASE_SHIFT: 0.0,
         S.DOSE: dose_rows, S.TILT_ANGLE: tilt_rows, S.TILT_WEIGHT: np.cos(np.deg2rad(tilt_rows)),
@@ -170,7 +173,7 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
 
 
 def _form_images(proj, box, pixel_size, dfu, dfv, dfang, dose, shifts_px, voltage, cs, w) -> np.ndarray:
-    """-(CTF * dose attenuation * FT(projection)), shifted by +origin; batched in chunks."""
+    """-(CTF * dose attenuation * FT(projection)), moved by ``shifts_px`` (the particle's position); batched."""
     lat = P.lattice_2d(box, dtype=torch.float64)[:, :2]
     freqs = lat / pixel_size
     kmag = freqs.norm(dim=-1)

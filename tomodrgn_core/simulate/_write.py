@@ -12,9 +12,8 @@ from ..io import write_image_series, write_star, write_volume
 from ..io import _schema as S
 from ._dataset import SimulatedDataset
 
-# The RELION 5 reader composes A_f = M R_f A_p M (M = diag(1,1,-1), see io/_relion5.py); we store
-# R_f = M Ry(theta) M and A_p' = M A_p M so that it recovers exactly our A_f = Ry(theta) A_p.
-MIRROR = np.diag([1.0, 1.0, -1.0])
+# RELION 5 layout with rlnTomoHand +1: R_f = the stage rotation, A_p as simulated, 3D origin = -offset, so RELION,
+# the reference tomoDRGN and our reader (physics/_geometry.py) all compose A_f = R_f A_p and origin_f = (R_f o)[:2].
 
 
 def write_warp(sim: SimulatedDataset, out_star, overwrite: bool = False) -> Path:
@@ -40,11 +39,11 @@ def write_relion5(sim: SimulatedDataset, out_dir, name: str = "sim", overwrite: 
             m.set_data(full)
             m.voxel_size = apix
         names.append(f"{stacks.name}/{path.name}")
-    ang_p = P.matrix_to_euler(MIRROR @ sim.particle_poses @ MIRROR)
+    ang_p = P.matrix_to_euler(sim.particle_poses)
     tomo_names = [f"tomo{k:02d}" for k in range(sim.defocus.shape[0])]
     first = t.groupby(S.PARTICLE_INDEX).first()
-    # reader: in-plane origin = R_f[:2] @ origin3D with R_f = M Ry M, so origin3D = M offset gives (Ry offset)[:2]
-    origin = (sim.offsets if sim.offsets is not None else np.zeros((n, 3))) @ MIRROR * apix
+    # the particle sits at coordinate + offset, i.e. coordinate - origin (RELION): origin = -offset
+    origin = -(sim.offsets if sim.offsets is not None else np.zeros((n, 3))) * apix
     particles = pd.DataFrame({
         "rlnTomoName": [tomo_names[k] for k in sim.tomo_of_particle],
         "rlnTomoParticleId": np.arange(1, n + 1),
@@ -65,11 +64,11 @@ def write_relion5(sim: SimulatedDataset, out_dir, name: str = "sim", overwrite: 
     pfile = out_dir / f"{name}_particles.star"
     write_star(pfile, {"general": {"rlnTomoSubTomosAre2DStacks": 1}, "optics": optics, "particles": particles},
                overwrite=overwrite)
-    R = MIRROR @ P.euler_to_matrix(np.zeros(nt), sim.stage_tilts, np.zeros(nt)) @ MIRROR
+    R = P.euler_to_matrix(np.zeros(nt), -sim.stage_tilts, np.zeros(nt))  # the simulator's stage rotation
     vec = lambda rows: ["[" + ",".join(f"{v:.9g}" for v in r) + "]" for r in rows]
     blocks = {"global": pd.DataFrame({
         "rlnTomoName": tomo_names, "rlnTomoTiltSeriesName": "simulated.mrc", "rlnTomoFrameCount": nt,
-        "rlnTomoSizeX": 4000, "rlnTomoSizeY": 4000, "rlnTomoSizeZ": 1000, "rlnTomoHand": -1.0,
+        "rlnTomoSizeX": 4000, "rlnTomoSizeY": 4000, "rlnTomoSizeZ": 1000, "rlnTomoHand": 1.0,
         "rlnOpticsGroupName": "opticsGroup1", "rlnTomoTiltSeriesPixelSize": apix,
         "rlnVoltage": float(t[S.VOLTAGE].iloc[0]), "rlnSphericalAberration": float(t[S.CS].iloc[0]),
         "rlnAmplitudeContrast": float(t[S.AMP_CONTRAST].iloc[0]),

@@ -12,7 +12,7 @@ from ..physics.resample import fourier_crop_2d
 @dataclass
 class ExtractedTilts:
     images: np.ndarray    # (n, nt, d, d) float32; zeros where not visible
-    origins: np.ndarray   # (n, nt, 2) px of the OUTPUT images, RELION origin: particle centre = box centre + origin
+    origins: np.ndarray   # (n, nt, 2) px of the OUTPUT images, RELION origin: particle centre = box centre - origin
     visible: np.ndarray   # (n, nt) bool: the whole box lies inside the tilt image
     box: int              # d, output box (px)
     binning: int
@@ -38,7 +38,8 @@ def extract_particle_tilts(tilt_stack, positions: np.ndarray, box: int, binning:
                            normalise: bool = False) -> ExtractedTilts:
     """Crop ``box`` px around round(position) in each tilt of ``tilt_stack`` (nt, H, W) (array or mmap).
 
-    The sub-pixel remainder becomes the per-tilt origin (no interpolation of the data). A tilt whose box
+    The sub-pixel remainder becomes the per-tilt origin, crop centre - position (RELION's sign: the particle
+    sits at box centre - origin; physics/_geometry.py), with no interpolation of the data. A tilt whose box
     leaves the image is dropped (visible False), never padded. ``binning`` > 1 Fourier-crops to
     box // binning. ``invert`` flips contrast: raw micrographs have dark protein, particle images in the
     tomoDRGN/Warp convention white protein.
@@ -53,7 +54,7 @@ def extract_particle_tilts(tilt_stack, positions: np.ndarray, box: int, binning:
                                  "binned box", fix="e.g. -D 64 with --bin 1, 2 or 4")
     H, W = tilt_stack.shape[1:]
     centre = np.rint(pos).astype(np.int64)
-    origins = pos - centre
+    origins = centre - pos
     start = centre - box // 2  # (x0, y0) of each crop
     visible = (start >= 0).all(-1) & (start[..., 0] + box <= W) & (start[..., 1] + box <= H)
     d = box // binning

@@ -11,9 +11,10 @@ S(-tomogram centre) with right-handed rotation matrices).
 * A tomogram point X (px, (x, y, z), 0 at the tomogram centre = Scipion's SCIPION coordinate origin) lands at
       p_raw = c_img + (R_f X)[:2] + s_f,   c_img = (W // 2, H // 2).
 * A particle with RELION pose A_p (rlnTomoSubtomogram* angles composed with rlnAngle*, as the RELION 5 reader
-  builds it) has per-tilt pose A_f = MIRROR @ R_f @ A_p @ MIRROR, MIRROR = diag(1, 1, -1): exactly the RELION 5
-  reader's formula (tomodrgn_core/io/_relion5.py, where the z-mirror keeps our volumes in RELION's hand), so a
-  particle extracted here and the same particle exported by RELION 5 / WarpTools get the same table rows.
+  builds it) has per-tilt pose A_f = H @ R_f @ A_p @ H, H = diag(1, 1, hand): the RELION 5 reader's formula
+  (physics/_geometry.py: ``tilt_poses``) with ``TiltGeometry.hand``, default -1, the hand scipion-em-reliontomo
+  writes for Scipion tilt series ("focus decreases with Z", its default), so a particle extracted here and the
+  same particle exported to RELION 5 through reliontomo get the same table rows.
 The tilt-axis angle (IMOD RotationAngle: counter-clockwise from the image y axis) lives in M_f: an
 unaligned series with axis angle a has M_f = rotation by -a (``transforms_from_axis``).
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..io._relion5 import MIRROR
+from ..physics._geometry import tilt_poses
 from ..physics._rotations import euler_to_matrix
 
 
@@ -38,6 +39,7 @@ class TiltGeometry:
     defocus_v: np.ndarray        # (nt,) A
     defocus_angle: np.ndarray    # (nt,) deg
     pixel_size: float            # A/px of the tilt images
+    hand: float = -1.0           # rlnTomoHand of the series (physics/_geometry.py); reliontomo's default
 
     @property
     def n_tilts(self) -> int:
@@ -91,6 +93,6 @@ def depth(coords_px: np.ndarray, geom: TiltGeometry) -> np.ndarray:
 
 
 def particle_tilt_poses(A_particles: np.ndarray, geom: TiltGeometry) -> np.ndarray:
-    """(n, 3, 3) particle poses -> (n, nt, 3, 3) per-tilt poses A_f = MIRROR @ R_f @ A_p @ MIRROR."""
+    """(n, 3, 3) particle poses -> (n, nt, 3, 3) per-tilt poses A_f = H @ R_f @ A_p @ H (physics/_geometry.py)."""
     R, _ = projection_rotations(geom)
-    return np.einsum("ij,tjk,nkl,lm->ntim", MIRROR, R, np.asarray(A_particles, float), MIRROR)
+    return tilt_poses(R[None], np.asarray(A_particles, float)[:, None], geom.hand)

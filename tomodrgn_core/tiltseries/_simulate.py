@@ -60,8 +60,9 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
                         defocus_v=np.broadcast_to(defocus, nt).astype(float),
                         defocus_angle=np.zeros(nt), pixel_size=pixel_size)
     c, s, a = pad_models([models[k] for k in labels])  # (n, nb, 3) blob centres in the particle frame
-    # blob centres in the tomogram: a reference point c sits at A_p (MIRROR c) (the RELION hand, see _geometry)
-    world = coords[:, None, :] + np.einsum("nij,nbj->nbi", poses, c * np.array([1.0, 1.0, -1.0]))
+    # blob centres in the tomogram: a reference point c sits at A_p (H c), H = diag(1, 1, hand): the specimen of a
+    # hand -1 series is the mirror of what its geometry reconstructs (physics/_geometry.py)
+    world = coords[:, None, :] + np.einsum("nij,nbj->nbi", poses, c @ P.hand_matrix(geom.hand))
     R, shifts = projection_rotations(geom)
     ax_x, ax_y = np.arange(X, dtype=float), np.arange(Y, dtype=float)
     stack = np.empty((nt, Y, X), np.float32)

@@ -241,6 +241,7 @@ def _train(args, zdim: int, dist=None) -> Path:
         # CUDA graphs are captured on the current device: with --device cuda:1 that must be cuda:1, not cuda:0
         torch.cuda.set_device(device)
     ps = load_particles(args.particles, args.source_software, args.datadir)
+    ps.require_ctf(flag=None)
     keep = None
     if getattr(args, "ind", None):
         from ..analysis.selection import indices_from_ind

@@ -1,0 +1,81 @@
+"""THE geometry convention of tomodrgn_core: rotations, in-plane shifts and hand. Every reader, writer, the
+simulator, the tilt-series extractor and the Scipion plugin derive their poses from the functions here.
+
+Rotations (RELION's, as cryoDRGN and the reference tomoDRGN use them)
+    A = euler_to_matrix(rlnAngleRot, rlnAngleTilt, rlnAnglePsi) maps volume coordinates to image coordinates:
+    a volume point r (relative to the box centre) lands at image point (A r)[:2], so the image is the
+    projection of V(A^T x) along z, and by the Fourier slice theorem its transform samples the volume's at
+    ``lattice_2d @ A`` (row vectors). Checked on data nobody here made: the reference tomoDRGN's cryoSRPNT
+    set (tests/data/cryosrpnt_10076_classD) back-projects to its true map with these poses.
+
+Shifts (RELION's origin offsets: rlnOriginX/Y in px, rlnOriginX/YAngst in A, same sign)
+    The particle sits at box centre - origin. Preprocessing and back-projection therefore move each image by
+    +origin (``centre_images``) to put the particle at the box centre; a writer that knows where the particle
+    sits writes origin = box centre - particle position. This is RELION's rule (a re-extraction recentres at
+    coordinate - origin) and the reference tomoDRGN's; with the opposite sign the cryoSRPNT fixture's clean
+    back-projection falls from CC 0.92 to 0.45 with its true map.
+
+RELION 5 / WarpTools optimisation sets (per-tilt poses from the tomograms STAR)
+    RELION maps particle space to tomogram space with A_sub @ A_p (ParticleSet::getMatrix3x3:
+    A(rlnTomoSubtomogram*) @ A(rlnAngle*)) and tomogram space to tilt image f with R_f, the 3x3 of the
+    projection matrix whose rows are rlnTomoProjX/Y/Z. The particle's refined centre is
+    coordinate - A_sub @ origin (ParticleSet::getPosition), so its tilt images, extracted at the coordinate,
+    carry the 2D origin (R_f @ A_sub @ origin)[:2] (``tilt_origins``).
+    Hand: rlnTomoHand is the sign of the defocus slope along image-space z, i.e. whether image-space z points
+    along or against the beam. The projection matrices alone cannot tell the two apart (a specimen seen with
+    tilts +t is indistinguishable from its mirror seen with tilts -t); the hand can. For hand -1 the specimen
+    is the z-mirror of what R_f @ A_sub @ A_p reconstructs, so per-tilt poses are H R_f A_sub A_p H with
+    H = diag(1, 1, hand) (``tilt_poses``): H on the right mirrors the volume, H on the left only flips
+    image-space z, which a projection ignores, and the image xy geometry (and every 2D origin) is unchanged.
+    The fixture decides the sign: on the WarpTools export (hand -1) our back-projection correlates with the
+    exporting software's own map at CC 0.71 with H and 0.50 without (the unmirrored map's z-mirror: 0.65).
+    WarpTools and RELION's import write hand -1 by default; files with hand +1 (our simulator writes them) are
+    composed without a mirror, exactly as RELION and the reference tomoDRGN compose them.
+
+Scipion (scipion-em-tomo)
+    A Transform's 3x3 is the transpose of RELION's A, and its shift column is the particle's offset from the
+    coordinate in the tomogram frame (scipion-em-reliontomo's convert: rlnOrigin = -shift); see the plugin's
+    ``convert.py``, which calls these functions for everything but Scipion's own matrix layout.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._fft import fft2_center, ifft2_center
+from ._lattice import lattice_2d
+
+
+def hand_matrix(hand: float) -> np.ndarray:
+    """H = diag(1, 1, sign(hand)): the z-mirror of a hand -1 tomogram, identity for hand +1."""
+    return np.diag([1.0, 1.0, -1.0 if hand < 0 else 1.0])
+
+
+def tilt_poses(R: np.ndarray, A_particle: np.ndarray, hand=1.0) -> np.ndarray:
+    """Per-tilt poses H @ R @ A_particle @ H for matching stacks of R (..., 3, 3) and A_particle (..., 3, 3)
+    (A_particle already holds A_sub @ A_p); ``hand`` scalar or broadcastable array of +-1."""
+    h = np.where(np.asarray(hand, float) < 0, -1.0, 1.0)[..., None, None] * np.ones((3, 3))
+    # H X H flips the sign of the entries (i, 2) and (2, j) with i, j < 2, keeps (2, 2): elementwise h_i h_j
+    sign = np.ones_like(h)
+    sign[..., :2, 2] = h[..., :2, 2]
+    sign[..., 2, :2] = h[..., 2, :2]
+    return np.einsum("...ij,...jk->...ik", R, A_particle) * sign
+
+
+def tilt_origins(R: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """2D origins (..., 2) of tilt images whose particle sits ``offset`` (..., 3) (= A_sub @ 3D origin, in the
+    tomogram frame, same unit as the result) away from the extraction centre, along -offset."""
+    return np.einsum("...ij,...j->...i", np.asarray(R)[..., :2, :], np.asarray(offset))
+
+
+def shift_images(images: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
+    """Move the content of (n, D, D) images by (n, 2) pixel shifts (x, y), with a Fourier phase ramp."""
+    D = images.shape[-1]
+    lat = lattice_2d(D, device=images.device, dtype=torch.float64)[:, :2]
+    phase = torch.exp(-2j * torch.pi * (shifts_px.to(torch.float64) @ lat.T)).reshape(-1, D, D)
+    return ifft2_center(fft2_center(images.to(torch.float64)) * phase).real.to(images.dtype)
+
+
+def centre_images(images: torch.Tensor, origin_px: torch.Tensor) -> torch.Tensor:
+    """Images with their particle (at box centre - origin) moved to the box centre: shifted by +origin."""
+    return shift_images(images, origin_px)
