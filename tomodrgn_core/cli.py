@@ -81,7 +81,10 @@ def main(argv=None) -> int:
     new_dir = first_new_folder(args)
     try:
         with guard_inputs():  # no output may replace a file this command has read
-            module.main(args)
+            try:
+                module.main(args)
+            except FILESYSTEM_ERRORS as err:
+                raise filesystem_error(err) from None
     except TomoDrgnInputError as err:
         report(f"tomodrgn {name}: error: {err}")
         # (a diverged training run keeps its folder: its earlier checkpoints are what to resume from)
@@ -96,6 +99,20 @@ def main(argv=None) -> int:
         report(f"tomodrgn {name}: interrupted{resume}")
         return 130  # 128 + SIGINT, as a shell reports it
     return 0
+
+
+# what the operating system says about a path a command cannot make or write (-o in a read-only folder, -o inside
+# an existing file, a folder where a file should go): one line like any other input error, never a traceback
+FILESYSTEM_ERRORS = (PermissionError, NotADirectoryError, FileExistsError, IsADirectoryError)
+
+
+def filesystem_error(err: OSError) -> TomoDrgnInputError:
+    kind = {PermissionError: "permission denied", NotADirectoryError: "a part of the path is a file, not a folder",
+            FileExistsError: "a file is in the way", IsADirectoryError: "this is a folder, not a file"}
+    what = next(v for k, v in kind.items() if isinstance(err, k))
+    return TomoDrgnInputError(f"cannot use this path: {what}", path=err.filename,
+                              fix="write the output (-o) into a folder you can write to, not inside an existing "
+                                  "file; give inputs you can read")
 
 
 def report(message: str) -> None:

@@ -31,7 +31,8 @@ def test_noiseless_backprojection_matches_ground_truth(one_class):
     vol = backproject(sim.images, sim.table)
     assert cc(vol, sim.volumes[0]) > 0.95
     assert cc(np.flip(vol, 0), sim.volumes[0]) < 0.85  # the hand is right, not only the shape
-    # every ingredient matters: data sign, origin sign (particle centre at box centre + origin), CTF
+    # every ingredient matters: data sign, origin sign, CTF (this is our simulator agreeing with our reader: the
+    # conventions themselves are decided on the reference's data in test_fixture_conventions.py)
     assert cc(backproject(sim.images, sim.table, invert_data=False), sim.volumes[0]) < -0.9
     flipped = sim.table.copy()
     flipped[[S.SHIFT_X, S.SHIFT_Y]] *= -1

@@ -124,7 +124,7 @@ def test_z_files_that_do_not_fit_the_model_are_named(runs, tmp_path, capsys):
 
 def test_missing_gpu_is_a_device_error_not_a_bad_checkpoint(runs, tmp_path, capsys):
     import torch
-    from tomodrgn_core.train._checkpoint import load_checkpoint
+    from tomodrgn_core.checkpoints import load_checkpoint
     _, _, vae = runs
     assert not torch.cuda.is_available()  # this test runs on the CPU build, where every cuda device is missing
     base = ["eval_vol", "--weights", str(vae / "weights.1.pkl"), "-z", "0", "0", "0", "-o", str(tmp_path / "v")]
@@ -150,7 +150,7 @@ def test_missing_gpu_is_a_device_error_not_a_bad_checkpoint(runs, tmp_path, caps
 def test_check_device_counts_the_gpus(monkeypatch):
     """A two-GPU machine, simulated: cuda:1 is fine, cuda:3 names the GPUs there are."""
     import torch
-    from tomodrgn_core.train._checkpoint import check_device
+    from tomodrgn_core.checkpoints import check_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert check_device("cuda:1") == torch.device("cuda", 1) and check_device("cuda") == torch.device("cuda")

@@ -174,7 +174,7 @@ def test_non_finite_values_name_their_row(tmp_path):
     _, _, star = make_set(tmp_path)
     bad = _rewrite(star, tmp_path / "bad.star", lambda d: d.assign(rlnAngleTilt=d["rlnAngleTilt"].where(d.index != 8, np.nan)))
     msg = _err(bad)
-    assert str(bad) in msg and "row 9" in msg and "tilt is nan" in msg
+    assert str(bad) in msg and "row 9" in msg and "rlnAngleTilt is nan" in msg
     # RELION 5: a per-tilt value in the tomograms STAR, reported at the first particle that uses it
     for name in (PARTICLES.name, f"{PARTICLES.stem.replace('.star', '')}_optimisation_set.star"):
         shutil.copy(FIX / name, tmp_path / name)

@@ -157,9 +157,10 @@ def test_subset_write_and_reread_relion5(ps, tmp_path):
 
 
 def test_premultiplied_images_are_divided_by_their_ctf_into_plain_ones(tmp_path):
-    """A CTF-premultiplied image (CTF x (CTF x volume + noise), WarpTools' 2D stacks) must reach training as
-    the plain image it came from: divided by its CTF where CTF^2 is above the floor, with the plain image's
-    sign. Trained on CTF^2 x volume, the decoder got almost no low-resolution gradient (fixture map CC 0.23)."""
+    """A CTF-premultiplied image (h x (h x volume + noise), h = CTF x exposure weight, what RELION multiplies 2D
+    stacks by on extraction) must reach training as the plain image it came from: divided by h where h^2 is above
+    the floor, with the plain image's sign. Trained on h^2 x volume, the decoder got almost no low-resolution
+    gradient (fixture map CC 0.23)."""
     from tomodrgn_core import physics as P
     from tomodrgn_core.data import preprocess, window_mask
     from tomodrgn_core.data._preprocess import CTF_COLUMNS, PREMULTIPLIED_CTF2_FLOOR
@@ -169,10 +170,11 @@ def test_premultiplied_images_are_divided_by_their_ctf_into_plain_ones(tmp_path)
     plain = load_particles(sim["warp"])
     t = plain.table
     D = plain.box
-    # premultiply exactly as WarpTools does: the forward-model image (protein dark) times its CTF
+    # premultiply as RELION does: the forward-model image (protein dark) times its CTF and exposure weight
     sign = P.image_sign(True, np.zeros(len(t), bool))
-    ctf_full = P.compute_ctf(lattice_2d(D, dtype=torch.float64)[:, :2] / plain.pixel_size,
-                             *(torch.from_numpy(np.array(t[c], dtype=np.float64)) for c in CTF_COLUMNS))
+    freqs = lattice_2d(D, dtype=torch.float64)[:, :2] / plain.pixel_size
+    ctf_full = P.compute_ctf(freqs, *(torch.from_numpy(np.array(t[c], dtype=np.float64)) for c in CTF_COLUMNS))
+    ctf_full = ctf_full * P.dose_attenuation(torch.from_numpy(t[S.DOSE].to_numpy(np.float64)), freqs.norm(dim=-1))
     images = torch.from_numpy(plain.images(np.arange(len(t))) * sign[:, None, None])
     premult_images = P.iht2_center(P.ht2_center(images) * ctf_full.reshape(-1, D, D)).numpy()
     premult = load_particles(sim["warp"])

@@ -74,7 +74,8 @@ def test_signed_tilt_kept_and_arccos_fallback(tmp_path):
     assert ps.pixel_size == pytest.approx(4.25)  # from rlnDetectorPixelSize * 1e4 / rlnMagnification
 
 
-def test_optics_block_origin_in_pixels_and_cryosrpnt_detection(tmp_path):
+def test_optics_block_and_origin_in_pixels(tmp_path):
+    """(cryoSRPNT detection itself is checked on the reference's own file: test_fixture_conventions.py)"""
     table, _, star = make_set(tmp_path)
     df = read_star(star)["particles"]
     px = 4.25

@@ -4,7 +4,8 @@ Convention (documented for users): a volume vol[z, y, x] of box D is opened with
 centre voxel at the model origin) and placed with ``view matrix models #k,R|t``, where R maps volume
 coordinates (x, y, z) to tomogram coordinates and t is the particle centre in A:
 - RELION 5: R = A(rlnTomoSubtomogramRot/Tilt/Psi) @ A(rlnAngleRot/Tilt/Psi) (RELION ZYZ, the matrix that maps
-  the reference onto the particle), t = rlnCenteredCoordinate*Angst - rlnOrigin*Angst (RELION's refined centre)
+  the reference onto the particle), t = rlnCenteredCoordinate*Angst - A_sub @ rlnOrigin*Angst (RELION's refined
+  centre, ParticleSet::getPosition; A_sub = A(rlnTomoSubtomogramRot/Tilt/Psi), identity when absent)
   plus half the tomogram size (rlnTomoSize* x rlnTomoTiltSeriesPixelSize) so that t is measured from the
   tomogram's first voxel, as ChimeraX shows a tomogram MRC with origin 0 (``centered=True`` keeps RELION's
   centred frame).
@@ -14,8 +15,8 @@ coordinates (x, y, z) to tomogram coordinates and t is the particle centre in A:
   an image-series STAR does not record; if the 0-degree image was dropped, the lowest tilt's few degrees
   remain), t = the particle's coordinate columns (rlnCenteredCoordinate*Angst or rlnCoordinate* x
   rlnTomoTiltSeriesPixelSize); Warp image-series STARs without coordinates cannot be placed.
-- Hand: our RELION 5 reader conjugates poses by M = diag(1, 1, -1) (io/_relion5.py) so that our volumes have
-  RELION's hand; the placement uses the STAR's own angles, i.e. RELION's frame, in which those volumes belong.
+- Hand: for rlnTomoHand -1 our volumes are the z-mirror of what the STAR's geometry reconstructs
+  (physics/_geometry.py); the placement uses the STAR's own angles, i.e. RELION's tomogram frame.
 """
 from __future__ import annotations
 
@@ -69,12 +70,13 @@ def _relion5_poses(ps, first, coords, tomo, centered):
     _, df = merged_rows(ps.origin["particle_blocks"], ps.origin["particles_path"])
     rows = ps.table[S.SOURCE_ROW].to_numpy(np.int64)[first]
     df = df.iloc[rows]
+    from ..io._relion5 import origin_angst
     R = euler_to_matrix(*(df[f"rlnAngle{a}"].to_numpy(float) for a in ("Rot", "Tilt", "Psi")))
+    A_sub = np.broadcast_to(np.eye(3), R.shape)
     if "rlnTomoSubtomogramRot" in df:
-        R = euler_to_matrix(*(df[f"rlnTomoSubtomogram{a}"].to_numpy(float) for a in ("Rot", "Tilt", "Psi"))) @ R
-    origin = np.stack([df[f"rlnOrigin{a}Angst"].to_numpy(float) if f"rlnOrigin{a}Angst" in df
-                       else np.zeros(len(df)) for a in "XYZ"], -1)
-    coords = coords - origin
+        A_sub = euler_to_matrix(*(df[f"rlnTomoSubtomogram{a}"].to_numpy(float) for a in ("Rot", "Tilt", "Psi")))
+    R = A_sub @ R
+    coords = coords - np.einsum("nij,nj->ni", A_sub, origin_angst(df, ps.origin["particles_path"]))
     if not centered and "rlnCenteredCoordinateXAngst" in df:
         glob = read_star(ps.origin["tomograms_path"]).get("global")
         need = ["rlnTomoSizeX", "rlnTomoSizeY", "rlnTomoSizeZ", "rlnTomoTiltSeriesPixelSize"]

@@ -25,7 +25,7 @@ def main(args) -> None:
     from ..analysis.rundir import resolve_epoch
     from ..analysis.volumes import volume_maker
     from ..errors import TomoDrgnInputError
-    from ..train._checkpoint import check_device
+    from ..checkpoints import check_device
 
     if args.n_vols < 1:
         raise TomoDrgnInputError(f"--final-maxima {args.n_vols}: at least one particle is needed",

@@ -53,6 +53,7 @@ def main(args) -> None:
     import numpy as np
 
     from ..errors import TomoDrgnInputError, one_line
+    from ..io._mrc import quiet_mrc
     from ..io._star import note_input
     from ..physics import euler_to_matrix
     from ..tiltseries import TiltGeometry, TomogramParticles, prepare_image_series, transforms_from_axis
@@ -62,7 +63,8 @@ def main(args) -> None:
         raise TomoDrgnInputError("tilt stack not found", path=args.stack, fix="give the raw tilt series file")
     note_input(args.stack)
     try:
-        mrc = mrcfile.mmap(args.stack, mode="r", permissive=True)
+        with quiet_mrc():
+            mrc = mrcfile.mmap(args.stack, mode="r", permissive=True)
     except Exception as err:  # noqa: BLE001 - mrcfile raises many types on non-MRC files
         raise TomoDrgnInputError(f"cannot read the tilt stack as MRC ({one_line(err)})", path=args.stack,
                                  fix="give the raw tilt series (.mrc/.st)") from None

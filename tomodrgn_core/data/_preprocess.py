@@ -4,9 +4,9 @@ Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is 
 +origin (RELION's origin: the particle sits at box centre - origin; physics/_geometry.py), Hartley-transformed, and its values inside the circular window
 (radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
 
-CTF-premultiplied images (WarpTools 2D stacks: CTF x (CTF x volume + noise)) are divided by their CTF here,
-CTF / max(CTF^2, floor), which gives back CTF x volume + noise: the plain image the forward model and the
-encoder expect, with its own noise level. Trained on CTF^2 x volume instead, the decoder gets almost no
+CTF-premultiplied images (WarpTools / RELION 5 2D stacks: h x (h x volume + noise), where h = CTF x exposure
+weight, what RELION multiplies them by on extraction) are divided by that h here, h / max(h^2, floor), which gives
+back h x volume + noise: the plain image the forward model and the encoder expect, with its own noise level. Trained on CTF^2 x volume instead, the decoder gets almost no
 gradient at low resolution (CTF^2 ~ 0.005 near the origin), and the low-resolution map never forms.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def cache_key(particle_set, invert_data: bool) -> str:
              particle_set.box, bool(invert_data), premultiplied,
              "centred-by-plus-origin"]  # caches from before the shift-sign fix (centred by -origin) are not reused
     if premultiplied:  # caches written before premultiplied images were divided by their CTF are not reused
-        stamp.append("premultiplied-ctf-divided")
+        stamp.append("premultiplied-ctf-and-exposure-divided")
     stamp = json.dumps(stamp)
     return hashlib.sha1(stamp.encode()).hexdigest()[:12]
 
@@ -72,6 +72,7 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
     freqs = P.lattice_2d(D, dtype=torch.float64)[inside][:, :2] / particle_set.pixel_size  # window order, 1/A
     ctf_params = np.array(t[CTF_COLUMNS], dtype=np.float64)
     shifts = t[[S.SHIFT_X, S.SHIFT_Y]].to_numpy(np.float64) / particle_set.pixel_size
+    doses = t[S.DOSE].to_numpy(np.float64)
     # plain sequential writes and unmapped stacks after each chunk: memory stays flat as the data grows
     with open(tmp, "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
@@ -82,7 +83,7 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
             img = P.centre_images(img, torch.from_numpy(np.ascontiguousarray(shifts[rows])))
             ht = P.ht2_center(img).reshape(len(rows), -1)[:, inside]
             if premultiplied[rows].any():
-                ht = ht * divide_premultiplied(freqs, ctf_params[rows], premultiplied[rows])
+                ht = ht * divide_premultiplied(freqs, ctf_params[rows], premultiplied[rows], doses[rows])
             ht.numpy().astype("<f4").tofile(f)
             particle_set.close_stacks()
     os.replace(tmp, path)
@@ -90,12 +91,15 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
     return path
 
 
-def divide_premultiplied(freqs: torch.Tensor, ctf_params: np.ndarray, premultiplied: np.ndarray) -> torch.Tensor:
-    """(n, npix) factors that turn premultiplied rows back into plain ones: CTF / max(CTF^2, floor); 1 for
-    plain rows. The CTF is symmetric in k, so the factor applies to Hartley values as to Fourier ones."""
+def divide_premultiplied(freqs: torch.Tensor, ctf_params: np.ndarray, premultiplied: np.ndarray,
+                         doses: np.ndarray) -> torch.Tensor:
+    """(n, npix) factors that turn premultiplied rows back into plain ones: h / max(h^2, floor) with
+    h = CTF x exposure attenuation; 1 for plain rows. h is symmetric in k, so the factor applies to Hartley values
+    as to Fourier ones."""
     ctf = P.compute_ctf(freqs, *(torch.from_numpy(np.ascontiguousarray(ctf_params[:, i]))
                                  for i in range(ctf_params.shape[1])))
-    factor = ctf / ctf.square().clamp(min=PREMULTIPLIED_CTF2_FLOOR)
+    h = ctf * P.dose_attenuation(torch.from_numpy(np.ascontiguousarray(doses)), freqs.norm(dim=-1))
+    factor = h / h.square().clamp(min=PREMULTIPLIED_CTF2_FLOOR)
     return torch.where(torch.from_numpy(premultiplied)[:, None], factor, torch.ones_like(factor))
 
 

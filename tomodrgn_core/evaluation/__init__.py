@@ -17,8 +17,7 @@ from ..errors import TomoDrgnInputError
 def load_model(workdir, epoch: int = -1, device=None):
     """(model, config) from ``workdir/weights.{epoch}.pkl`` (epoch -1: the last) or a weights file path."""
     from ..models import build_model
-    from ..train import latest_checkpoint, load_checkpoint
-    from ..train._checkpoint import check_device
+    from ..checkpoints import check_device, latest_checkpoint, load_checkpoint
 
     workdir = Path(workdir)
     if workdir.is_file():
@@ -133,7 +132,7 @@ def write_volumes(vols, out, pixel_size: float, prefix: str = "vol_") -> list[Pa
 def embed_particles(model, config, particle_set, batch_size: int = 64, device=None, lazy: bool = False):
     """(mu, logvar) numpy arrays for every particle, with the deterministic lowest-dose tilt choice."""
     from ..data import TiltSeriesData, choose_lazy, preprocess
-    from ..train import embed
+    from ..checkpoints import embed
 
     device = next(model.parameters()).device if device is None else torch.device(device)
     ds = config["dataset"]

@@ -60,12 +60,22 @@ FINITE_COLUMNS = [S.ROT, S.TILT, S.PSI, S.SHIFT_X, S.SHIFT_Y, S.DEFOCUS_U, S.DEF
                   S.CS, S.AMP_CONTRAST, S.PHASE_SHIFT, S.DOSE, S.TILT_WEIGHT]
 
 
+# the STAR columns each canonical column comes from (RELION 5: per-tilt values from the tomograms STAR)
+STAR_COLUMNS = {S.ROT: "rlnAngleRot", S.TILT: "rlnAngleTilt", S.PSI: "rlnAnglePsi",
+                S.SHIFT_X: "rlnOriginX/rlnOriginXAngst", S.SHIFT_Y: "rlnOriginY/rlnOriginYAngst",
+                S.DEFOCUS_U: "rlnDefocusU", S.DEFOCUS_V: "rlnDefocusV", S.DEFOCUS_ANGLE: "rlnDefocusAngle",
+                S.VOLTAGE: "rlnVoltage", S.CS: "rlnSphericalAberration", S.AMP_CONTRAST: "rlnAmplitudeContrast",
+                S.PHASE_SHIFT: "rlnPhaseShift", S.DOSE: "rlnCtfBfactor/rlnMicrographPreExposure",
+                S.TILT_WEIGHT: "rlnCtfScalefactor"}
+
+
 def _check_finite(table, star_path, rows) -> None:
     values = table[FINITE_COLUMNS].to_numpy(np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = (int(k[0]) for k in np.nonzero(bad))
-        raise TomoDrgnInputError(f"{FINITE_COLUMNS[j]} is {values[i, j]} (not a finite number)", path=star_path,
+        col = FINITE_COLUMNS[j]
+        raise TomoDrgnInputError(f"{STAR_COLUMNS.get(col, col)} is {values[i, j]} (not a finite number)", path=star_path,
                                  row=int(rows[i]), fix="correct the value (RELION 5: per-tilt values live in the "
                                                        "tomograms STAR), or remove the particle")
 

@@ -1,6 +1,8 @@
 """MRC volumes: one writer and one reader with a correct header, used by every command."""
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import mrcfile
@@ -8,6 +10,16 @@ import numpy as np
 
 from ..errors import TomoDrgnInputError
 from ._star import check_writable, note_input
+
+
+@contextmanager
+def quiet_mrc():
+    """Silence mrcfile's permissive-mode RuntimeWarnings ("Map ID string not found", "Unrecognised machine
+    stamp"): many tools write stacks without the MAP stamp, and every read of them warned. What matters (a header
+    that makes sense, enough bytes) is checked by the readers themselves, with one-line errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def write_volume(path, vol, pixel_size: float, overwrite: bool = True) -> Path:
@@ -35,7 +47,7 @@ def read_volume(path) -> tuple[np.ndarray, float]:
         raise TomoDrgnInputError("volume not found", path=path, fix="check the path")
     note_input(path)
     try:
-        with mrcfile.open(path, mode="r", permissive=True) as mrc:
+        with quiet_mrc(), mrcfile.open(path, mode="r", permissive=True) as mrc:
             if mrc.data is None:
                 raise ValueError("no data")
             return np.array(mrc.data, dtype=np.float32), float(mrc.voxel_size.x)

@@ -13,6 +13,7 @@ import mrcfile
 import numpy as np
 
 from ..errors import TomoDrgnInputError
+from ._mrc import quiet_mrc
 from ._star import note_input
 
 
@@ -26,7 +27,7 @@ def stack_shapes(paths: np.ndarray, star_path, rows: np.ndarray) -> dict[str, tu
     for path, i in zip(uniq, first):
         note_input(path)
         try:
-            with mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
+            with quiet_mrc(), mrcfile.open(path, mode="r", header_only=True, permissive=True) as mrc:
                 h = mrc.header
                 if h is None:
                     raise ValueError("no valid MRC header")
@@ -90,7 +91,8 @@ class StackReader:
     def _open(self, path: str):
         mrc = self._handles.pop(path, None)
         if mrc is None:
-            mrc = mrcfile.mmap(path, mode="r", permissive=True)
+            with quiet_mrc():
+                mrc = mrcfile.mmap(path, mode="r", permissive=True)
             while len(self._handles) >= self.max_open:
                 self._handles.popitem(last=False)[1].close()
         self._handles[path] = mrc  # most recently used last

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import re
 import resource
 import time
@@ -25,7 +24,7 @@ from ..io import load_particles
 from ..models import build_model
 from ..models._decoder import FEATURES
 from ._beta import beta_at, lr_at
-from ._checkpoint import check_device, latest_checkpoint, load_checkpoint, save_checkpoint
+from ..checkpoints import check_device, embed, latest_checkpoint, load_checkpoint, save_checkpoint, write_z
 from ._graph import GraphedStep
 from ._loss import TrainStep
 
@@ -191,23 +190,17 @@ def diverged(outdir: Path, epoch: int, loss: float, lr: float, log) -> None:
     raise err
 
 
-@torch.no_grad()
-def embed(model, data: TiltSeriesData, batch_size: int = 64):
-    """Deterministic latent means and log-variances of every particle (fixed lowest-dose tilts)."""
-    model.eval()
-    mus, logvars = [], []
-    for b in data.batches(torch.arange(data.n_particles, device=data.index_device).split(batch_size), random=False):
-        mu, logvar = model.encode(b.ht)
-        mus.append(mu.float().cpu())
-        logvars.append(logvar.float().cpu())
-    model.train()
-    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
-
-
-def write_z(outdir: Path, epoch: int, mu: np.ndarray, logvar: np.ndarray) -> None:
-    with open(outdir / f"z.{epoch}.train.pkl", "wb") as f:
-        pickle.dump(mu.astype(np.float32), f)
-    np.savez(outdir / f"z.{epoch}.train.npz", mu=mu.astype(np.float32), logvar=logvar.astype(np.float32))
+def trim_losses(path: Path, start: int) -> None:
+    """Drop the rows of epochs >= ``start`` that a killed run logged after its last checkpoint: the resumed run
+    trains them again and logs them once."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) < start]
+    if len(keep) != len(lines):
+        tmp = path.with_suffix(".csv.partial")
+        tmp.write_text("".join(keep))
+        tmp.replace(path)
 
 
 def train(args, zdim: int, dist=None) -> Path:
@@ -306,6 +299,8 @@ def _train(args, zdim: int, dist=None) -> Path:
             group["lr"], group["weight_decay"] = args.lr, args.wd
         start = ckpt["epoch"] + 1
         log(f"resumed from {resume} (epoch {ckpt['epoch']})")
+        if not dist or dist.rank == 0:
+            trim_losses(outdir / "losses.csv", start)
     if resume is None and getattr(args, "force", False) and (not dist or dist.rank == 0):
         clear_previous_run(outdir, log)  # only now: a --force run that fails its checks leaves the old run intact
     if not dist or dist.rank == 0:

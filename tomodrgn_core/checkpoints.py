@@ -1,12 +1,20 @@
-"""Checkpoints: weights.{epoch}.pkl = torch.save dict (model, optimizer, epoch, config); plain, documented."""
+"""A run's saved state, below both training and evaluation (which import it; neither imports the other):
+checkpoints weights.{epoch}.pkl = torch.save dict (model, optimizer, epoch, config), the latent embedding of the
+particles (``embed``) and its files z.{epoch}.train.pkl / .npz. Every file is written to a temporary name and
+renamed, so a run killed mid-write never leaves a truncated file that a resume or an analysis would read."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-from ..analysis.rundir import WEIGHTS, epochs_with
-from ..errors import TomoDrgnInputError
+import os
+import pickle
+
+import numpy as np
+
+from .analysis.rundir import WEIGHTS, epochs_with
+from .errors import TomoDrgnInputError
 
 
 def save_checkpoint(path, model, optimizer, epoch: int, config: dict) -> None:
@@ -59,8 +67,34 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt or "config" not in ckpt:
         raise TomoDrgnInputError("file is not a tomodrgn checkpoint (no model_state_dict/config)", path=path,
                                  fix="give a weights.<epoch>.pkl written by tomodrgn train_vae/train_nn")
-    from ..models._decoder import FEATURES
+    from .models._decoder import FEATURES
     if ckpt["config"].get("model", {}).get("decoder_features") != FEATURES:
         raise TomoDrgnInputError("checkpoint from a pre-release decoder (Fourier features with an extra 2 pi): "
                                  "its volumes would be wrong", path=path, fix="train again with this version")
     return ckpt
+
+
+@torch.no_grad()
+def embed(model, data, batch_size: int = 64):
+    """Deterministic latent means and log-variances of every particle of a TiltSeriesData (fixed lowest-dose
+    tilts, not the random training draw)."""
+    model.eval()
+    mus, logvars = [], []
+    for b in data.batches(torch.arange(data.n_particles, device=data.index_device).split(batch_size), random=False):
+        mu, logvar = model.encode(b.ht)
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    model.train()
+    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+
+
+def write_z(outdir, epoch: int, mu: np.ndarray, logvar: np.ndarray) -> None:
+    """z.{epoch}.train.pkl (means, the reference's file) and z.{epoch}.train.npz (mu, logvar), each atomically."""
+    outdir = Path(outdir)
+    pkl, npz = outdir / f"z.{epoch}.train.pkl", outdir / f"z.{epoch}.train.npz"
+    with open(str(pkl) + ".partial", "wb") as f:
+        pickle.dump(mu.astype(np.float32), f)
+    os.replace(str(pkl) + ".partial", pkl)
+    with open(str(npz) + ".partial", "wb") as f:  # (a file object: np.savez would append .npz to a name)
+        np.savez(f, mu=mu.astype(np.float32), logvar=logvar.astype(np.float32))
+    os.replace(str(npz) + ".partial", npz)
