@@ -111,3 +111,18 @@ def test_spatial_stats_errors_are_one_line(clustered, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "row 1: particle has no tomogram coordinates" in err and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_labels_per_ind_entry_match_labels_per_particle(clustered, tmp_path):
+    """--ind with one label per --ind entry (in the file's order) gives the same table as per-particle labels."""
+    labels = np.load(clustered["labels"])
+    rows = np.random.default_rng(0).choice(300, size=150, replace=False)  # unsorted, as a user may write it
+    np.savetxt(tmp_path / "rows.txt", rows, fmt="%d")
+    np.savetxt(tmp_path / "per_row.txt", labels[rows], fmt="%d")
+    for name, lab in (("a", clustered["labels"]), ("b", tmp_path / "per_row.txt")):
+        assert cli(["spatial_stats", str(clustered["warp"]), "--labels", str(lab), "--ind", str(tmp_path / "rows.txt"),
+                    "-o", str(tmp_path / name), "--n-shuffles", "20"]) == 0
+    a, b = (pd.read_csv(tmp_path / n / "neighbours.csv") for n in "ab")
+    assert a["particle"].tolist() == sorted(rows.tolist())
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["label"].to_numpy() == labels[np.sort(rows)]).all()

@@ -6,7 +6,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("particles", help="particles STAR with tomogram coordinates (Warp image series with "
                                      "rlnCoordinate*/rlnCenteredCoordinate*Angst, or a RELION 5 optimisation set)")
     p.add_argument("--labels", required=True,
-                   help="one class per particle of this STAR (.pkl/.npy/.txt), e.g. analyze's kmeansK/labels.pkl")
+                   help="one class per particle of this STAR (.pkl/.npy/.txt), e.g. analyze's kmeansK/labels.pkl; "
+                        "with --ind also one per --ind entry, in its order")
     p.add_argument("-o", "--outdir", required=True, help="output folder")
     p.add_argument("--ind", default=None, help="only these particles (0-based STAR rows, .pkl/.npy/.txt)")
     p.add_argument("--n-shuffles", type=int, default=500, help="label shuffles of the clustering test")
@@ -35,16 +36,23 @@ def main(args) -> None:
         raise TomoDrgnInputError(f"--n-shuffles {args.n_shuffles}: at least 1", fix="e.g. --n-shuffles 500")
     ps = load_particles(args.particles, args.source_software, args.datadir)
     n = ps.n_particles
+    keep = indices_from_ind(args.ind, n) if args.ind else np.arange(n)
     labels = read_array(args.labels)
-    if len(labels) != n or not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
-        raise TomoDrgnInputError(f"labels file has {len(labels)} entries for {n} particles (whole numbers needed)",
-                                 path=args.labels,
+    if args.ind and len(labels) != n and len(labels) == len(keep):  # one label per --ind entry, in its order
+        raw = read_array(args.ind)  # a True/False mask lists the kept particles in STAR order already
+        labels = labels if raw.dtype == bool else labels[np.argsort(raw.astype(np.int64))]
+    elif len(labels) == n:
+        labels = labels[keep]
+    else:
+        per_ind = f" or {len(keep)} (--ind)" if args.ind else ""
+        raise TomoDrgnInputError(f"labels file has {len(labels)} entries for {n} particles{per_ind}", path=args.labels,
                                  fix="give one class per particle of this STAR (for a run trained with --ind, "
                                      "filter_star the STAR with the same --ind first)")
-    place = placements(ps)  # one line naming the particle without coordinates
-    keep = indices_from_ind(args.ind, n) if args.ind else np.arange(n)
-    s = spatial_stats(place.iloc[keep].reset_index(drop=True), labels.astype(np.int64)[keep], out,
-                      args.n_shuffles, args.seed)
+    if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+        raise TomoDrgnInputError("labels must be whole class numbers", path=args.labels,
+                                 fix="give analyze's kmeansK/labels.pkl or one integer class per particle")
+    place = placements(ps).iloc[keep].reset_index(drop=True)  # one line naming a particle without coordinates
+    s = spatial_stats(place, labels.astype(np.int64), out, args.n_shuffles, args.seed)
     for row in s["clustering"]:
         med = row.get("median_nn_same_class_A")
         shuf = row.get("shuffled_median_A")
