@@ -131,11 +131,12 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int | str = 20, maker: Volum
                    skip_umap: bool = False, gmm: bool = False, n_pcs: int | None = None, n_per_pc: int = 10,
                    pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print,
                    truth: np.ndarray | None = None, z_path=None, star_rows: np.ndarray | None = None,
-                   k_range=None) -> dict:
+                   k_range=None, logvar: np.ndarray | None = None) -> dict:
     """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given;
     ARI / confusion matrix per clustering when ground-truth labels ``truth`` (N,) are given.
     ``ksample`` "auto": the number of clusters is chosen first (analysis/kselect.py, over ``k_range``, default
-    2..12; the user's range is checked, the default one shrinks for tiny sets), then kmeans{K}/ as for a given K.
+    2..12; the user's range is checked, the default one shrinks for tiny sets; ``logvar``: the encoder's posterior
+    log-variances, for the resolution check), then kmeans{K}/ as for a given K.
     ``star_rows`` (N,): the trained STAR's particle row of each z row (read_particle_rows; None: identity),
     written as particles.csv's star_row, the column to select STAR particles by.
     ``z_path`` (the z file) is only named in errors. Returns a summary dict (also written as summary.json)."""
@@ -149,7 +150,8 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int | str = 20, maker: Volum
     out.mkdir(parents=True, exist_ok=True)
     k_sel = None
     if auto:
-        sel = select_k(z, k_range, seed, explicit=k_range is not None, where=z_path)
+        sel = select_k(z, k_range, seed, explicit=k_range is not None, where=z_path,
+                       logvar=logvar if logvar is not None and np.shape(logvar) == z.shape else None)
         k_sel = write_k_selection(sel, out)
         ksample = sel.k
         log(f"automatic k: {sel.reason}")

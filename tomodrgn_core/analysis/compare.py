@@ -81,14 +81,14 @@ def common_particles(run_a, run_b, star_a=None, star_b=None, datadir=None) -> tu
     return ia, ib
 
 
-def _labels(z, ksample, k_range, seed, folder: Path, log, tag: str):
+def _labels(z, ksample, k_range, seed, folder: Path, log, tag: str, logvar=None):
     """(Clusters, k selection dict or None) of one run."""
     from .kselect import select_k, write_k_selection
     from .latent import cluster_kmeans
 
     sel = None
     if ksample == "auto":
-        s = select_k(z, k_range, seed, explicit=k_range is not None)
+        s = select_k(z, k_range, seed, explicit=k_range is not None, logvar=logvar)
         sel = write_k_selection(s, folder / f"k_selection_{tag}")
         log(f"run {tag.upper()}: {s.reason}")
         ksample = s.k
@@ -106,8 +106,9 @@ def compare_runs(run_a, run_b, out_dir, ksample="auto", k_range=None, seed: int 
     out.mkdir(parents=True, exist_ok=True)
     ia, ib = common_particles(run_a, run_b, star_a, star_b, datadir)
     za, zb = run_a.z[ia], run_b.z[ib]
-    cl_a, sel_a = _labels(za, ksample, k_range, seed, out, log, "a")
-    cl_b, sel_b = _labels(zb, ksample, k_range, seed, out, log, "b")
+    lv = lambda run, rows: None if run.logvar is None else run.logvar[rows]  # noqa: E731
+    cl_a, sel_a = _labels(za, ksample, k_range, seed, out, log, "a", lv(run_a, ia))
+    cl_b, sel_b = _labels(zb, ksample, k_range, seed, out, log, "b", lv(run_b, ib))
     m = match_labels(cl_a.labels, cl_b.labels)
     b_matched = m.b_in_a(cl_b.labels)
     write_pickle(out / "labels_a.pkl", cl_a.labels)

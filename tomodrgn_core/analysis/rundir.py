@@ -93,6 +93,20 @@ def load_z(workdir, epoch: int) -> np.ndarray:
     return read_z(workdir / f"z.{epoch}.train.pkl", zdim, (cfg.get("dataset") or {}).get("n_particles"))
 
 
+def load_logvar(workdir, epoch: int, n: int | None = None) -> np.ndarray | None:
+    """The encoder's posterior log-variances of a saved epoch (z.{epoch}.train.npz 'logvar'), or None when the
+    run did not write them (only the .pkl of means) or they do not fit ``n`` rows."""
+    path = Path(workdir) / f"z.{epoch}.train.npz"
+    if not path.is_file():
+        return None
+    try:
+        logvar = np.asarray(np.load(path)["logvar"], np.float64)
+    except Exception:  # an npz without logvar, or unreadable: the check that needs it is skipped
+        return None
+    ok = logvar.ndim == 2 and np.isfinite(logvar).all() and (n is None or len(logvar) == n)
+    return logvar if ok else None
+
+
 def read_losses(workdir) -> dict[str, np.ndarray] | None:
     """Columns of losses.csv (epoch, loss, mse, kld, seconds, particles_per_s), or None if absent."""
     path = Path(workdir) / "losses.csv"

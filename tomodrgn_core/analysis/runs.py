@@ -18,6 +18,7 @@ class TrainedRun:
     star_rows: np.ndarray  # (N,) 0-based particle row of the trained STAR of each z row
     config: dict
     subset: bool = False   # trained with --ind (particle_rows.txt): star_rows is not 0..N-1
+    logvar: np.ndarray | None = None  # (N, zdim) posterior log-variances (z.{epoch}.train.npz), when written
 
     @property
     def name(self) -> str:
@@ -72,7 +73,7 @@ class TrainedRun:
 def load_run(workdir, epoch: int) -> TrainedRun:
     """The run's z of ``epoch`` (-1: the last saved) with their STAR rows; a train_nn run is refused."""
     from .analyze import read_particle_rows
-    from .rundir import load_z, read_config, resolve_epoch
+    from .rundir import load_logvar, load_z, read_config, resolve_epoch
 
     workdir = Path(workdir)
     cfg = read_config(workdir) if workdir.is_dir() else {}
@@ -82,4 +83,5 @@ def load_run(workdir, epoch: int) -> TrainedRun:
     epoch = resolve_epoch(workdir, epoch)
     z = load_z(workdir, epoch)
     rows = read_particle_rows(workdir, len(z))
-    return TrainedRun(workdir, epoch, z, np.arange(len(z)) if rows is None else rows, cfg, rows is not None)
+    return TrainedRun(workdir, epoch, z, np.arange(len(z)) if rows is None else rows, cfg, rows is not None,
+                      load_logvar(workdir, epoch, len(z)))

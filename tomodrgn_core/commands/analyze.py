@@ -47,7 +47,7 @@ def main(args) -> None:
 
     from ..analysis.analyze import analyze_latent, check_analyze_args, read_particle_rows, PARTICLE_ROWS
     from ..analysis.notebook import write_notebook
-    from ..analysis.rundir import load_z, read_config, read_losses, resolve_epoch
+    from ..analysis.rundir import load_logvar, load_z, read_config, read_losses, resolve_epoch
     from ..analysis.selection import read_array
     from ..analysis.volumes import volume_maker
     from ..errors import TomoDrgnInputError
@@ -83,7 +83,7 @@ def main(args) -> None:
                                                    invert=args.invert)
     s = analyze_latent(z, out, args.ksample, maker, args.skip_umap, args.gmm, args.pc, args.n_per_pc,
                        losses=read_losses(workdir), seed=args.seed, truth=truth, z_path=z_path,
-                       star_rows=star_rows, k_range=args.k_range)
+                       star_rows=star_rows, k_range=args.k_range, logvar=load_logvar(workdir, epoch, len(z)))
     data = (read_config(workdir).get("dataset") or {}) if (workdir / "config.yaml").is_file() else {}
     if data.get("particles"):  # the notebook needs the run's particles STAR
         write_notebook(out, epoch, f"kmeans{s['ksample']}", data["particles"], data.get("source_software"),
