@@ -8,8 +8,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--outdir", default=None, help="output folder (default: WORKDIR/analyze.EPOCH)")
     p.add_argument("--ksample", type=_ksample, default=20,
                    help="number of k-means clusters / volumes, at most the number of particles, or 'auto': chosen "
-                        "by silhouette, Davies-Bouldin and GMM BIC over --k-range (k_selection.csv/.png; 1 when no "
-                        "cluster structure is found) (default 20)")
+                        "by silhouette, Davies-Bouldin and GMM BIC over --k-range, classes at least 2 posterior sd "
+                        "apart (k_selection.csv/.png; 1 when no cluster structure is found) (default 20)")
     p.add_argument("--k-range", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="with --ksample auto: the k tried (default 2 12; k = 1 is always tested)")
     p.add_argument("--gmm", action="store_true", help="also cluster with a Gaussian mixture (gmmK/)")
@@ -91,5 +91,6 @@ def main(args) -> None:
     ari = "" if truth is None else ", ARI " + ", ".join(f"{k} {v:.3f}" for k, v in s["ari"].items())
     gt = "" if truth is None else f" (ground truth: {', '.join(str(out / p) for p in s['ground_truth_json'].values())})"
     auto = f" (automatic: {s['k_selection']['reason']})" if "k_selection" in s else ""
-    print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {s['ksample']} clusters{auto} "
+    clusters = f"{s['ksample']} cluster" + ("s" if s["ksample"] != 1 else "")
+    print(f"analyzed epoch {epoch}: {s['n_particles']} particles, zdim {s['zdim']}, {clusters}{auto} "
           f"(sizes {s['kmeans_sizes']}){ari} -> {out}{gt}")
