@@ -13,7 +13,6 @@ Layout of ``out``:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 
 from ..errors import TomoDrgnInputError
 from .metrics import adjusted_rand_index, masked_fsc, resolution_at
-from .rundir import write_pickle
+from .rundir import write_json, write_pickle
 
 THRESHOLDS = (0.5, 0.143)
 
@@ -132,12 +131,8 @@ def compare_runs(run_a, run_b, out_dir, ksample="auto", k_range=None, seed: int 
                "confusion_labels_a": m.classes_a.tolist(), "confusion_labels_b": m.classes_b.tolist(),
                "matches": rows, "fsc": fsc_out, "fsc_frequency_per_A": freq_A,
                "k_selection": {"a": sel_a, "b": sel_b} if ksample == "auto" else None}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json_float))
+    write_json(out / "summary.json", summary)
     return summary
-
-
-def _json_float(v):
-    return float(v)
 
 
 def _confusion_outputs(m: Matching, out: Path) -> None:

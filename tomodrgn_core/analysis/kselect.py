@@ -22,8 +22,7 @@ The rule (``select_k``):
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,6 @@ class KSelection:
     structure: str       # none | weak | reasonable | strong
     reason: str          # one sentence: how k was chosen
     n_pcs: int
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"k": self.k, "structure": self.structure, "best_silhouette": self.best_silhouette,
@@ -176,10 +174,11 @@ def select_k(z: np.ndarray, k_range=None, seed: int = 0, explicit: bool = False,
 def write_k_selection(sel: KSelection, out_dir) -> dict:
     """k_selection.csv (the scores per k), k_selection.json (the choice and why) and k_selection.png."""
     from . import plots
+    from .rundir import write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sel.table.to_csv(out / "k_selection.csv", index=False, float_format="%.6g", na_rep="")
-    (out / "k_selection.json").write_text(json.dumps(sel.as_dict(), indent=1))
+    write_json(out / "k_selection.json", sel.as_dict())
     plots.k_selection(sel.table, sel.k, out / "k_selection.png", sel.reason)
     return sel.as_dict()

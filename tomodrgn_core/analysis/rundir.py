@@ -133,6 +133,29 @@ def write_pickle(path, obj) -> Path:
     return path
 
 
+def write_json(path, obj) -> Path:
+    """Strict JSON (any reader parses it): numpy numbers as numbers, NaN/inf (e.g. a resolution the FSC never
+    reaches) as null."""
+    import json
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [clean(x) for x in v]
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v) if np.isfinite(v) else None
+        return v
+
+    path = Path(path)
+    path.write_text(json.dumps(clean(obj), indent=1, allow_nan=False))
+    return path
+
+
 def read_pickle(path):
     path = Path(path)
     if not path.is_file():

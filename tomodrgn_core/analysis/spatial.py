@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .rundir import write_json
+
 ALPHA = 0.05
 
 
@@ -172,5 +174,5 @@ def spatial_stats(place: pd.DataFrame, labels: np.ndarray, out_dir, n_shuffles: 
                "clustering": json.loads(table.to_json(orient="records")),
                "nn_between_classes_median_A": {str(a): {str(b): (None if not np.isfinite(v) else float(v))
                                                         for b, v in zip(classes, r)} for a, r in zip(classes, between)}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)
     return summary

@@ -14,13 +14,13 @@ rest_backprojection.mrc (+ half1/2), decoder_selection.mrc, decoder_rest.mrc, se
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import TomoDrgnInputError
 from .metrics import fsc, map_cc, resolution_at, soft_mask
+from .rundir import write_json
 
 THRESHOLDS = (0.5, 0.143)
 
@@ -123,7 +123,7 @@ def validate_selection(run, selected, maker, out_dir, device="cpu", random_contr
               "rest: half-map FSC": (rest_half["freq"], rest_half["curve"])}
     _write_curves(out / "fsc_curves.csv", half["freq"] / apix, curves)
     plots.fsc_curves(curves, out / "fsc.png", apix, f"{len(sel)} selected particles of {n}")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)
     return summary
 
 

@@ -48,6 +48,11 @@ def same_star(obj, model) -> bool:
     return bool(star and trained and os.path.realpath(star) == os.path.realpath(trained))
 
 
+def resolution(value) -> str:
+    """A resolution from a summary.json: null there means the FSC never reached the threshold."""
+    return "not reached" if value is None else f"{value:.3g} A"
+
+
 def read_summary(folder) -> dict:
     with open(os.path.join(folder, "summary.json")) as f:
         return json.load(f)

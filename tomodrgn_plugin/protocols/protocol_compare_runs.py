@@ -5,7 +5,7 @@ from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
 
 from .. import Plugin
-from ._checks import fsc_set, read_summary
+from ._checks import fsc_set, read_summary, resolution
 from ._gpu import core_env_and_device
 from ._run import run_core
 from .protocol_analyze import AUTO, _epoch_errors
@@ -85,7 +85,8 @@ class ProtTomoDrgnCompareRuns(EMProtocol):
         lines = [f"{s['n_particles']} shared particles: ARI {s['ari']:.3f}, {100 * s['agreement']:.1f}% keep their "
                  f"class ({s['k_a']} classes in run A, {s['k_b']} in run B)"]
         lines += [f"run A class {f['class_a'] + 1} / run B class {f['class_b'] + 1}: FSC 0.5 at "
-                  f"{f['resolution_A']['0.5']:.3g} A, 0.143 at {f['resolution_A']['0.143']:.3g} A" for f in s["fsc"]]
+                  f"{resolution(f['resolution_A']['0.5'])}, 0.143 at {resolution(f['resolution_A']['0.143'])}"
+                  for f in s["fsc"]]
         return lines + [f"plots: {self._outDir()}"]
 
     def _methods(self):

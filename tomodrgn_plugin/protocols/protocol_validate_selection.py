@@ -7,7 +7,7 @@ from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
 
 from .. import Plugin
-from ._checks import class_ids, fsc_set, is_classes, read_summary, rows_and_classes, same_star
+from ._checks import class_ids, fsc_set, is_classes, read_summary, resolution, rows_and_classes, same_star
 from ._gpu import core_env_and_device
 from ._run import run_core
 from .protocol_analyze import _epoch_errors
@@ -117,7 +117,7 @@ class ProtTomoDrgnValidateSelection(EMProtocol):
         except OSError:
             return []
         return [f"A selection of {s['n_selected']} particles was back-projected (weighted back-projection, two half "
-                f"sets; half-map FSC 0.143 at {s['resolutions']['half_maps_0.143_A']:.3g} A) and compared with the "
+                f"sets; half-map FSC 0.143 at {resolution(s['resolutions']['half_maps_0.143_A'])}) and compared with the "
                 f"tomoDRGN decoder's map at the selection's mean latent value (CC {s['cc_vs_decoder']:.3f}; with the "
                 f"other particles' map {s['cc_vs_rest']:.3f}) [Powell2024]."]
 
