@@ -12,7 +12,7 @@ LOGS=$(mktemp -d -t tomodrgn_tests.XXXXXX)
 
 .venv/bin/python -m pytest tests/core -q -p no:cacheprovider --junitxml "$LOGS/core.xml" "$@" 2>&1 | tee "$LOGS/core.log"
 core_rc=${PIPESTATUS[0]}
-.venv/bin/python -m scipion tests tomodrgn_plugin.tests.test_protocols tomodrgn_plugin.tests.test_prepare_relion 2>&1 | tee "$LOGS/plugin.log"
+.venv/bin/python -m scipion tests tomodrgn_plugin.tests.test_protocols tomodrgn_plugin.tests.test_prepare_relion tomodrgn_plugin.tests.test_analyses 2>&1 | tee "$LOGS/plugin.log"
 plugin_rc=${PIPESTATUS[0]}
 
 .venv/bin/python - "$LOGS" <<'PY'

@@ -1,5 +1,6 @@
 """The demo: a real Scipion project on disk, headless, running the tomoDRGN protocol chain on a small
-simulated two-class dataset (import -> train homogeneous -> train VAE -> analyze -> subset export).
+simulated two-class dataset (import -> train homogeneous -> train VAE -> analyze with an automatic number of
+classes -> validate a class -> spatial statistics -> subset export). Class 1 sits in clusters in its tomograms.
 
 Run it with `bash tests/demo.sh` (it installs everything first)."""
 import os
@@ -18,8 +19,9 @@ def main() -> int:
     from tomodrgn_core.simulate import simulate_dataset
     from tomodrgn_plugin.constants import ATTR_CLASS, ATTR_INDEX
     from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnImportParticles,
-                                           ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainHomogeneous,
-                                           ProtTomoDrgnTrainVAE)
+                                           ProtTomoDrgnSpatialStats, ProtTomoDrgnSubsetExport,
+                                           ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE,
+                                           ProtTomoDrgnValidateSelection)
 
     manager = Manager()
     if manager.hasProject(PROJECT):
@@ -27,8 +29,9 @@ def main() -> int:
     project = manager.createProject(PROJECT)
     os.chdir(project.path)  # pyworkflow resolves run paths relative to the project folder
     data_dir = os.path.join(project.path, "simulated_data")
-    print(f"simulating 200 particles of two classes (box 32, 31 tilts) in {data_dir}", flush=True)
-    sim = simulate_dataset(data_dir, n_particles=200, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45)
+    print(f"simulating 200 particles of two classes (box 32, 31 tilts; class 1 in clusters) in {data_dir}", flush=True)
+    sim = simulate_dataset(data_dir, n_particles=200, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45,
+                           clustered_class=1)
     fast = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False)
 
     def run(cls, **kw):
@@ -45,11 +48,14 @@ def main() -> int:
     run(ProtTomoDrgnTrainHomogeneous, inputParticles=imp.outputParticles, numEpochs=8, checkpoint=4, **fast)
     vae = run(ProtTomoDrgnTrainVAE, inputParticles=imp.outputParticles, numEpochs=20, checkpoint=5, zDim=2,
               encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **fast)
-    an = run(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles, ksample=2,
+    an = run(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles, ksample="auto",
              skipUmap=False, useGpu=False)
     labels = {getattr(p, ATTR_INDEX).get(): getattr(p, ATTR_CLASS).get() for p in an.outputParticles}
     ari = adjusted_rand_index(np.load(sim["labels"]), [labels[i] for i in range(len(labels))])
     print(f"  k-means classes vs the simulated truth: adjusted Rand index {ari:.2f}")
+    run(ProtTomoDrgnValidateSelection, inputModel=vae.outputModel, inputSelection=an.outputClasses, classIds="1",
+        useGpu=False)
+    run(ProtTomoDrgnSpatialStats, inputSelection=an.outputClasses)
     sub = run(ProtTomoDrgnSubsetExport, inputParticles=an.outputParticles, classIds="1")
     print(f"\nproject: {project.path}")
     print(f"analysis plots: {an._outDir()}")

@@ -22,3 +22,12 @@ def vae_run(two_class, tmp_path_factory):
     out = tmp_path_factory.mktemp("vae") / "run"
     assert cli(["train_vae", str(two_class["warp"]), "-o", str(out), "-n", "15", "--checkpoint", "5"] + FAST_VAE) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def vae_run_seed1(two_class, tmp_path_factory):
+    """The same training as ``vae_run`` with --seed 1: another run on the same particles (compare_runs)."""
+    out = tmp_path_factory.mktemp("vae_seed1") / "run"
+    assert cli(["train_vae", str(two_class["warp"]), "-o", str(out), "-n", "15", "--checkpoint", "5",
+                "--seed", "1"] + FAST_VAE) == 0
+    return out

@@ -2,6 +2,7 @@
 
 Layout of ``out_dir`` (= TRAINDIR/analyze.{epoch}, as the reference tomoDRGN):
   z_pca.png z_pca_hexbin.png z_pca_explained_variance.png pca_explained_variance.csv (PC, ratio, cumulative)
+  [k_selection.csv k_selection.json k_selection.png]  (--ksample auto: the scores per k, the chosen K and why)
   [umap.pkl umap.png umap_hexbin.png] loss.png
   particles.csv (index, star_row, z0.., PC1, PC2, UMAP1, UMAP2, cluster[, gmm_cluster]) summary.json
     index: row of the z file (0..n-1); star_row: 0-based particle of the trained STAR (differs from index
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..errors import TomoDrgnInputError
 from . import plots
+from .kselect import check_k_range, select_k, write_k_selection
 from .latent import Clusters, cluster_gmm, cluster_kmeans, run_pca, run_umap
 from .metrics import adjusted_rand_index, confusion_matrix
 from .rundir import write_pickle
@@ -28,6 +30,7 @@ from .volumes import VolumeMaker
 
 # written by train_vae/train_nn --ind: the trained STAR's 0-based particle row of each z row, one per line
 PARTICLE_ROWS = "particle_rows.txt"
+AUTO = "auto"  # --ksample auto: choose the number of clusters (analysis/kselect.py)
 
 
 def read_particle_rows(workdir, n: int) -> np.ndarray | None:
@@ -124,20 +127,34 @@ def write_explained_variance(ratio, path) -> Path:
     return Path(path)
 
 
-def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker | None = None,
+def analyze_latent(z: np.ndarray, out_dir, ksample: int | str = 20, maker: VolumeMaker | None = None,
                    skip_umap: bool = False, gmm: bool = False, n_pcs: int | None = None, n_per_pc: int = 10,
                    pc_lim=(5.0, 95.0), losses: dict | None = None, seed: int = 0, log=print,
-                   truth: np.ndarray | None = None, z_path=None, star_rows: np.ndarray | None = None) -> dict:
+                   truth: np.ndarray | None = None, z_path=None, star_rows: np.ndarray | None = None,
+                   k_range=None, logvar: np.ndarray | None = None) -> dict:
     """Write every analysis output for latent means ``z`` (N, zdim); volumes only when ``maker`` is given;
     ARI / confusion matrix per clustering when ground-truth labels ``truth`` (N,) are given.
+    ``ksample`` "auto": the number of clusters is chosen first (analysis/kselect.py, over ``k_range``, default
+    2..12; the user's range is checked, the default one shrinks for tiny sets; ``logvar``: the encoder's posterior
+    log-variances, for the resolution check), then kmeans{K}/ as for a given K.
     ``star_rows`` (N,): the trained STAR's particle row of each z row (read_particle_rows; None: identity),
     written as particles.csv's star_row, the column to select STAR particles by.
     ``z_path`` (the z file) is only named in errors. Returns a summary dict (also written as summary.json)."""
     z = np.asarray(z, dtype=np.float32)
     n, zdim = z.shape
-    n_pcs = check_analyze_args(z, ksample, n_pcs, z_path)
+    auto = ksample == AUTO
+    if auto:
+        check_k_range(k_range, n, k_range is not None, z_path)
+    n_pcs = check_analyze_args(z, 1 if auto else ksample, n_pcs, z_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    k_sel = None
+    if auto:
+        sel = select_k(z, k_range, seed, explicit=k_range is not None, where=z_path,
+                       logvar=logvar if logvar is not None and np.shape(logvar) == z.shape else None)
+        k_sel = write_k_selection(sel, out)
+        ksample = sel.k
+        log(f"automatic k: {sel.reason}")
     pca = run_pca(z)
     pcs = pca.coords
     ratio = pca.explained_variance_ratio
@@ -186,6 +203,8 @@ def analyze_latent(z: np.ndarray, out_dir, ksample: int = 20, maker: VolumeMaker
                "umap": emb is not None, "volumes": maker is not None,
                "pixel_size": None if maker is None else maker.pixel_size,
                "trained_on_subset": subset}  # True: particles.csv star_row != index (trained with --ind)
+    if k_sel is not None:
+        summary["k_selection"] = k_sel  # also k_selection.json
     if truth is not None:
         summary["ari"] = {k: v["ari"] for k, v in gt.items() if v is not None}
         # one ground_truth.json per clustering folder: say where, relative to this folder

@@ -89,15 +89,15 @@ def _relion5_poses(ps, first, coords, tomo, centered):
 
 
 def class_colors(labels: np.ndarray | None, n: int) -> list[str]:
-    """Hex colour per particle (tab10/tab20 by label; one colour without labels)."""
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
+    """Hex colour per particle: its class's colour-blind-safe colour (analysis/palette.py, the same as in the
+    analysis figures), one colour without labels."""
+    from .palette import class_hex
 
     if labels is None:
-        return ["#1f77b4"] * n
+        return [class_hex(0, 1).lower()] * n
     labels = np.asarray(labels, np.int64)
-    cmap = colormaps["tab10" if labels.max() < 10 else "tab20"]
-    return [to_hex(cmap(int(k) % cmap.N)) for k in labels]
+    k = int(labels.max()) + 1 if len(labels) else 1
+    return [class_hex(c, k).lower() for c in labels]
 
 
 def write_cxc(path, place: pd.DataFrame, vol_paths: list, colors: list[str], box: int, pixel_size: float,

@@ -24,10 +24,9 @@ def _save(fig, path) -> Path:
 
 
 def _colors(labels: np.ndarray):
-    from matplotlib import colormaps
-    k = int(labels.max()) + 1 if len(labels) else 1
-    cmap = colormaps["tab10" if k <= 10 else "tab20"]
-    return cmap(labels % cmap.N)
+    """Colour-blind-safe colour per label (analysis/palette.py: the same as the ChimeraX map-back)."""
+    from .palette import class_rgba
+    return class_rgba(labels)
 
 
 def pc_labels(ratio, dims=(1, 2)) -> list[str]:
@@ -138,25 +137,29 @@ def loss_curve(losses: dict, path) -> Path:
     return _save(fig, path)
 
 
-def confusion(matrix: np.ndarray, labels, path, title: str = "") -> Path:
+def confusion(matrix: np.ndarray, labels, path, title: str = "", xlabel: str = "cluster", ylabel: str = "true class",
+              row_labels=None, col_labels=None) -> Path:
     """Counts of true classes (rows) per cluster (columns), written in the cells; empty rows/columns left out
-    (k-means with 20 clusters against 2 true classes is 2 rows, not 20)."""
-    m, labels = np.asarray(matrix), np.asarray(labels)
+    (k-means with 20 clusters against 2 true classes is 2 rows, not 20). ``labels`` name both axes' classes, or
+    ``row_labels`` / ``col_labels`` each (two runs' classes)."""
+    m = np.asarray(matrix)
+    row_labels = np.asarray(labels if row_labels is None else row_labels)
+    col_labels = np.asarray(labels if col_labels is None else col_labels)
     rows, cols = np.flatnonzero(m.sum(1)), np.flatnonzero(m.sum(0))
     m = m[np.ix_(rows, cols)]
     fig = _figure(max(4.0, 1.0 + 0.45 * len(cols)), max(3.0, 1.2 + 0.45 * len(rows)))
     ax = fig.add_subplot()
     im = ax.imshow(m, cmap="Blues", vmin=0, aspect="auto")
     fig.colorbar(im, ax=ax, label="particles")
-    ax.set_xticks(range(len(cols)), [str(v) for v in labels[cols]], fontsize=7)
-    ax.set_yticks(range(len(rows)), [str(v) for v in labels[rows]], fontsize=7)
+    ax.set_xticks(range(len(cols)), [str(v) for v in col_labels[cols]], fontsize=7)
+    ax.set_yticks(range(len(rows)), [str(v) for v in row_labels[rows]], fontsize=7)
     if m.size <= 900:
         for (i, j), v in np.ndenumerate(m):
             ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7,
                     color="white" if v > 0.6 * max(1, m.max()) else "black")
-    ax.set_xlabel("cluster")
-    ax.set_ylabel("true class")
-    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
 
@@ -187,4 +190,152 @@ def panels(items: list, path, labels: np.ndarray | None = None, xlabel: str = ""
         ax.set_xlabel(xlabel)
         if i == 0:
             ax.set_ylabel(ylabel)
+    return _save(fig, path)
+
+
+def k_selection(table, chosen: int, path, note: str = "") -> Path:
+    """Silhouette, Davies-Bouldin and BIC against k, the chosen k marked (k = 1 is a vertical line when chosen)."""
+    import textwrap
+
+    from .palette import LINE_COLORS
+
+    fig = _figure(11.0, 3.8)
+    k = np.asarray(table["k"])
+    panels = [("silhouette", "k-means silhouette (higher: better separated)", k >= 2),
+              ("davies_bouldin", "k-means Davies-Bouldin (lower: better)", k >= 2),
+              ("bic", "Gaussian mixture BIC (lower: better)", k >= 1)]
+    for i, (col, label, rows) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        y = np.asarray(table[col], dtype=float)
+        ax.plot(k[rows], y[rows], marker="o", color=LINE_COLORS[i], label=label.split(" (")[0])
+        ax.axvline(chosen, color="0.2", ls="--", lw=1.0, label=f"chosen k = {chosen}")
+        sel = rows & (k == chosen)
+        if sel.any():
+            ax.plot(k[sel], y[sel], marker="*", ms=14, color="0.2", ls="none")
+        ax.set_xlabel("number of classes k")
+        ax.set_ylabel(label)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=7)
+    if note:
+        fig.suptitle("\n".join(textwrap.wrap(note, 150)), fontsize=8)
+    return _save(fig, path)
+
+
+def fsc_curves(curves: dict, path, pixel_size: float, title: str = "", thresholds=(0.5, 0.143)) -> Path:
+    """FSC curves (label -> (frequency 1/px, fsc)) against spatial frequency in 1/A, with the resolution in A on a
+    second axis and the threshold lines labelled."""
+    from .palette import LINE_COLORS, LINE_STYLES
+
+    fig = _figure(6.0, 4.2)
+    ax = fig.add_subplot()
+    for i, (label, (freq, fsc)) in enumerate(curves.items()):
+        ax.plot(np.asarray(freq) / pixel_size, fsc, label=str(label), color=LINE_COLORS[i % len(LINE_COLORS)],
+                ls=LINE_STYLES[i % len(LINE_STYLES)], lw=1.5)
+    for t in thresholds:
+        ax.axhline(t, color="0.5", ls=":", lw=0.8)
+        ax.annotate(f"FSC {t:g}", (0.0, t), xycoords=("axes fraction", "data"), fontsize=7, color="0.4",
+                    xytext=(2, 2), textcoords="offset points")
+    ax.set_xlabel("spatial frequency (1/Å)")
+    ax.set_ylabel("Fourier shell correlation")
+    ax.set_ylim(min(-0.1, ax.get_ylim()[0]), 1.05)
+    ax.set_xlim(0, 0.5 / pixel_size)
+    top = ax.secondary_xaxis("top", functions=(lambda f: 1 / np.maximum(f, 1e-9), lambda r: 1 / np.maximum(r, 1e-9)))
+    top.set_xlabel("resolution (Å)")
+    ticks = 1 / np.linspace(0.1, 0.5, 5) * pixel_size
+    top.set_xticks(ticks, [f"{t:.3g}" for t in ticks])
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
+def stacked_bars(counts: np.ndarray, groups, classes, path, xlabel: str = "", ylabel: str = "",
+                 title: str = "") -> Path:
+    """Bars per group (rows of ``counts``), stacked by class (columns), class colours as everywhere."""
+    from .palette import class_hex
+
+    counts = np.asarray(counts, dtype=float)
+    fig = _figure(max(5.0, 1.2 + 0.35 * len(groups)), 4.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(groups))
+    bottom = np.zeros(len(groups))
+    for j, c in enumerate(classes):
+        ax.bar(x, counts[:, j], bottom=bottom, color=class_hex(j, len(classes)), label=f"class {c}",
+               edgecolor="white", lw=0.5)
+        bottom += counts[:, j]
+    ax.set_xticks(x, [str(g) for g in groups], rotation=45 if len(groups) > 6 else 0, ha="right"
+                  if len(groups) > 6 else "center", fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
+    return _save(fig, path)
+
+
+def overlaid_histograms(groups: dict, path, xlabel: str = "", ylabel: str = "particles", title: str = "",
+                        bins: int = 30, colors: dict | None = None) -> Path:
+    """Step histograms of several value sets (label -> values) on common bins (NaNs dropped)."""
+    from .palette import LINE_COLORS, LINE_STYLES
+
+    fig = _figure(5.5, 4.0)
+    ax = fig.add_subplot()
+    finite = [np.asarray(v, float)[np.isfinite(v)] for v in groups.values()]
+    allv = np.concatenate(finite) if finite else np.zeros(0)
+    edges = np.histogram_bin_edges(allv, bins=bins) if len(allv) else bins
+    for i, ((label, _), v) in enumerate(zip(groups.items(), finite)):
+        ax.hist(v, bins=edges, histtype="step", lw=1.6, label=f"{label} (n={len(v)})",
+                color=(colors or {}).get(label, LINE_COLORS[i % len(LINE_COLORS)]),
+                ls=LINE_STYLES[i % len(LINE_STYLES)])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def heatmap(matrix: np.ndarray, row_labels, col_labels, path, xlabel: str = "", ylabel: str = "",
+            colorbar: str = "", title: str = "") -> Path:
+    """A matrix of values (NaN blank) with each cell's value written in it; viridis (colour-blind safe)."""
+    m = np.asarray(matrix, float)
+    fig = _figure(max(4.0, 1.5 + 0.5 * m.shape[1]), max(3.2, 1.2 + 0.45 * m.shape[0]))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(m), cmap="viridis", aspect="auto")
+    fig.colorbar(im, ax=ax, label=colorbar)
+    ax.set_xticks(range(m.shape[1]), [str(v) for v in col_labels], fontsize=7)
+    ax.set_yticks(range(m.shape[0]), [str(v) for v in row_labels], fontsize=7)
+    if m.size <= 400:
+        finite = m[np.isfinite(m)]
+        mid = 0.5 * (finite.min() + finite.max()) if finite.size else 0.0
+        for (i, j), v in np.ndenumerate(m):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.4g}", ha="center", va="center", fontsize=7, color="white" if v < mid else "black")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def observed_vs_shuffled(panels: list, path, xlabel: str) -> Path:
+    """One panel per class: histogram (density) of the observed distances in the class colour against the pooled
+    shuffled ones (grey), medians as vertical lines. ``panels``: [(title, observed, shuffled, colour)]."""
+    n = max(1, len(panels))
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig = _figure(3.4 * cols + 0.4, 3.0 * rows + 0.3)
+    for i, (title, obs, shuf, color) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        obs = np.asarray(obs, float)[np.isfinite(obs)]
+        shuf = np.asarray(shuf, float)[np.isfinite(shuf)]
+        both = np.concatenate([obs, shuf])
+        edges = np.histogram_bin_edges(both, bins=30) if both.size else 10
+        if shuf.size:
+            ax.hist(shuf, bins=edges, density=True, color="0.75", label="labels shuffled")
+            ax.axvline(np.median(shuf), color="0.4", ls="--", lw=1)
+        if obs.size:
+            ax.hist(obs, bins=edges, density=True, histtype="step", lw=2, color=color, label="observed")
+            ax.axvline(np.median(obs), color=color, lw=1.5)
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        if i % cols == 0:
+            ax.set_ylabel("density (1/Å)", fontsize=8)
+        ax.legend(fontsize=7)
     return _save(fig, path)

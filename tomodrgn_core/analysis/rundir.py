@@ -93,6 +93,20 @@ def load_z(workdir, epoch: int) -> np.ndarray:
     return read_z(workdir / f"z.{epoch}.train.pkl", zdim, (cfg.get("dataset") or {}).get("n_particles"))
 
 
+def load_logvar(workdir, epoch: int, n: int | None = None) -> np.ndarray | None:
+    """The encoder's posterior log-variances of a saved epoch (z.{epoch}.train.npz 'logvar'), or None when the
+    run did not write them (only the .pkl of means) or they do not fit ``n`` rows."""
+    path = Path(workdir) / f"z.{epoch}.train.npz"
+    if not path.is_file():
+        return None
+    try:
+        logvar = np.asarray(np.load(path)["logvar"], np.float64)
+    except Exception:  # an npz without logvar, or unreadable: the check that needs it is skipped
+        return None
+    ok = logvar.ndim == 2 and np.isfinite(logvar).all() and (n is None or len(logvar) == n)
+    return logvar if ok else None
+
+
 def read_losses(workdir) -> dict[str, np.ndarray] | None:
     """Columns of losses.csv (epoch, loss, mse, kld, seconds, particles_per_s), or None if absent."""
     path = Path(workdir) / "losses.csv"
@@ -116,6 +130,29 @@ def write_pickle(path, obj) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         pickle.dump(obj, f)
+    return path
+
+
+def write_json(path, obj) -> Path:
+    """Strict JSON (any reader parses it): numpy numbers as numbers, NaN/inf (e.g. a resolution the FSC never
+    reaches) as null."""
+    import json
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple, np.ndarray)):
+            return [clean(x) for x in v]
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        if isinstance(v, (float, np.floating)):
+            return float(v) if np.isfinite(v) else None
+        return v
+
+    path = Path(path)
+    path.write_text(json.dumps(clean(obj), indent=1, allow_nan=False))
     return path
 
 

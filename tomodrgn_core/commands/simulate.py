@@ -19,6 +19,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop-tilts", type=int, default=0, help="tilts removed at random per particle")
     p.add_argument("--max-shift", type=float, default=0.0,
                    help="max particle offset per axis (px); tilt images get its projection as origin")
+    p.add_argument("--clustered-class", type=int, default=None,
+                   help="place this class's particles in clusters in each tomogram (others stay uniform)")
+    p.add_argument("--n-clusters", type=int, default=3, help="with --clustered-class: clusters per tomogram")
+    p.add_argument("--cluster-radius", type=float, default=300.0, help="with --clustered-class: cluster radius (A)")
     p.add_argument("--layout", choices=["warp", "relion5", "both"], default="warp",
                    help="files written: a Warp/M image-series STAR, a RELION 5 optimisation set, or both")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
@@ -33,7 +37,9 @@ def main(args) -> None:
                            pixel_size=args.Apix, max_tilt=args.max_tilt, tilt_step=args.tilt_step,
                            dose_per_tilt=args.dose_per_tilt, drop_tilts=args.drop_tilts,
                            max_shift_px=args.max_shift, continuous=args.continuous,
-                           structural_snr=args.structural_snr, n_tomos=args.n_tomos)
+                           structural_snr=args.structural_snr, n_tomos=args.n_tomos,
+                           clustered_class=args.clustered_class, n_clusters=args.n_clusters,
+                           cluster_radius=args.cluster_radius)
     for key in ("warp", "relion5"):
         if key in out:
             print(f"{key} particles: {out[key]}")

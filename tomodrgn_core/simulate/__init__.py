@@ -14,7 +14,7 @@ from ._write import write_ground_truth, write_relion5, write_warp
 def simulate_dataset(out_dir, n_particles: int = 100, box: int = 32, n_classes: int = 2, snr=0.1, seed: int = 0,
                      layout: str = "warp", overwrite: bool = False, **kwargs) -> dict:
     """Simulate (``simulate``'s keyword arguments pass through: pixel_size, max_tilt, tilt_step, dose_per_tilt,
-    n_tomos, drop_tilts, max_shift_px, continuous, structural_snr, ...) and write; returns
+    n_tomos, drop_tilts, max_shift_px, continuous, structural_snr, clustered_class, ...) and write; returns
     {'warp': star, 'relion5': optimisation set, 'volumes': [...],
     'labels': labels.npy path, 'dataset': SimulatedDataset}."""
     out_dir = Path(out_dir)

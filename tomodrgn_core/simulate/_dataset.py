@@ -79,7 +79,8 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
              snr: float | None = 0.1, seed: int = 0, max_tilt: float = 60.0, tilt_step: float = 3.0,
              dose_per_tilt: float = 3.0, n_tomos: int = 2, drop_tilts: int = 0, max_shift_px: float = 0.0,
              continuous: bool = False, defocus_range=(15000.0, 35000.0), max_astigmatism: float = 300.0,
-             structural_snr: float | None = None,
+             structural_snr: float | None = None, clustered_class: int | None = None, n_clusters: int = 3,
+             cluster_radius: float = 300.0,
              voltage: float = 300.0, cs: float = 2.7, amp_contrast: float = 0.1) -> SimulatedDataset:
     """Simulate particles: random poses, dose-symmetric tilts, CTF, dose attenuation, cos(tilt) signal loss,
     Gaussian noise to ``snr`` (signal variance / noise variance over the untilted images; None = noiseless),
@@ -96,6 +97,8 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     ``structural_snr`` (None = off) adds white noise to the projections BEFORE the CTF (specimen/ice
     variation, Baxter et al. 2009), scaled so that signal/structural-noise variance in the final untilted
     images is ``structural_snr`` (>= snr); shot noise after the CTF brings the total to ``snr``.
+    Tomogram coordinates (A, in a 4000 A cube) are uniform; ``clustered_class`` k instead places class k's particles
+    in ``n_clusters`` balls of ``cluster_radius`` A per tomogram (a spatially clustered class, for spatial_stats).
     """
     rng = np.random.default_rng(seed)
     models = _class_models(box, n_classes, rng)
@@ -152,6 +155,11 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     eul = P.matrix_to_euler(A)
     tomo_names = np.array([f"tomo{t:02d}" for t in range(n_tomos)])
     coords = rng.uniform(0, 4000, size=(n_particles, 3))
+    if clustered_class is not None:
+        if not 0 <= clustered_class < n_classes:
+            raise TomoDrgnInputError(f"clustered class {clustered_class} of {n_classes} classes",
+                                     fix=f"choose a class 0..{n_classes - 1}")
+        coords = _clustered(coords, labels == clustered_class, tomo, n_tomos, n_clusters, cluster_radius, seed)
     table = pd.DataFrame({
         S.PARTICLE_INDEX: rep, S.PARTICLE_ID: [f"{tomo_names[tomo[i]]}_{i:05d}" for i in rep],
         S.TOMO_ID: tomo_names[tomo[rep]], S.IMAGE_PATH: "", S.IMAGE_INDEX: np.arange(len(rep)),
@@ -170,6 +178,23 @@ def simulate(n_particles: int = 100, box: int = 32, pixel_size: float = 8.0, n_c
     return SimulatedDataset(table, images[keep], render_volumes(gt_models, box), labels, A_p, angles, doses, tomo,
                             visible, defocus, motion, pixel_size, models, defocus + astig / 2, defocus - astig / 2,
                             ang_astig, offsets, move)
+
+
+def _clustered(coords, members, tomo, n_tomos, n_clusters, radius, seed) -> np.ndarray:
+    """``coords`` with the ``members`` moved into ``n_clusters`` uniform balls of ``radius`` A per tomogram (own
+    generator: the rest of the simulation, and every particle outside the class, stays as without clusters)."""
+    if n_clusters < 1 or radius <= 0:
+        raise TomoDrgnInputError(f"{n_clusters} clusters of radius {radius} A", fix="give at least 1 cluster, radius > 0")
+    crng = np.random.default_rng(seed + 2)
+    centres = crng.uniform(radius, 4000 - radius, size=(n_tomos, n_clusters, 3))
+    idx = np.flatnonzero(members)
+    which = crng.integers(0, n_clusters, size=len(idx))
+    direction = crng.normal(size=(len(idx), 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    r = radius * crng.uniform(size=(len(idx), 1)) ** (1 / 3)  # uniform in the ball
+    out = coords.copy()
+    out[idx] = centres[tomo[idx], which] + direction * r
+    return out
 
 
 def _form_images(proj, box, pixel_size, dfu, dfv, dfang, dose, shifts_px, voltage, cs, w) -> np.ndarray:

@@ -5,3 +5,6 @@ from .protocol_train import ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE
 from .protocol_analyze import ProtTomoDrgnAnalyze
 from .protocol_generate_volumes import ProtTomoDrgnGenerateVolumes
 from .protocol_subset_export import ProtTomoDrgnSubsetExport
+from .protocol_compare_runs import ProtTomoDrgnCompareRuns
+from .protocol_validate_selection import ProtTomoDrgnValidateSelection
+from .protocol_spatial_stats import ProtTomoDrgnSpatialStats

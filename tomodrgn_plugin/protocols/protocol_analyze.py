@@ -1,4 +1,5 @@
 """tomoDRGN analyze: PCA/UMAP/k-means of the latent space -> class volumes and k-means classes."""
+import json
 import os
 import pickle
 
@@ -13,6 +14,9 @@ from ..convert import copy_with_attributes, set_star, star_of
 from ..objects import TomoDrgnParticles
 from ._gpu import core_env_and_device
 from ._run import run_core
+
+AUTO = "auto"
+DEFAULT_K_RANGE = (2, 12)  # as the core's analyze --k-range
 
 
 class ProtTomoDrgnAnalyze(EMProtocol):
@@ -31,7 +35,16 @@ class ProtTomoDrgnAnalyze(EMProtocol):
                       label="Particles with latent z", help="the 'outputParticles' of the train VAE protocol")
         form.addParam("epoch", params.IntParam, default=-1, label="Epoch",
                       help="0-based, as the run's files (weights.<epoch>.pkl); -1: the last saved epoch")
-        form.addParam("ksample", params.IntParam, default=20, label="k-means classes")
+        form.addParam("ksample", params.StringParam, default=AUTO, label="Number of classes",
+                      help="'auto': chosen from the latent space (k-means silhouette, Davies-Bouldin index and "
+                           "Gaussian-mixture BIC over the range below; 1 when no cluster structure is found; "
+                           "k_selection.png shows the scores), or a number of k-means classes")
+        form.addParam("kMin", params.IntParam, default=2, condition=f"str(ksample).strip().lower() == '{AUTO}'",
+                      expertLevel=params.LEVEL_ADVANCED, label="Fewest classes tried",
+                      help="automatic number of classes: smallest k tried (k = 1 is always tested)")
+        form.addParam("kMax", params.IntParam, default=12, condition=f"str(ksample).strip().lower() == '{AUTO}'",
+                      expertLevel=params.LEVEL_ADVANCED, label="Most classes tried",
+                      help="automatic number of classes: largest k tried (at most the number of particles - 1)")
         form.addParam("skipUmap", params.BooleanParam, default=False, label="Skip UMAP?")
         form.addParam("gmm", params.BooleanParam, default=False, label="Also a Gaussian mixture?")
         form.addParam("flip", params.BooleanParam, default=False, expertLevel=params.LEVEL_ADVANCED,
@@ -41,7 +54,8 @@ class ProtTomoDrgnAnalyze(EMProtocol):
 
     def _insertAllSteps(self):
         # Continue after changing a choice re-runs both steps (Scipion re-runs the steps whose arguments changed)
-        choices = (self._epoch(), self.ksample.get(), self.skipUmap.get(), self.gmm.get(), self.flip.get())
+        choices = (self._epoch(), self.ksample.get(), self.kMin.get(), self.kMax.get(), self.skipUmap.get(),
+                   self.gmm.get(), self.flip.get())
         self._insertFunctionStep(self.analyzeStep, *choices)
         self._insertFunctionStep(self.createOutputStep, *choices)
 
@@ -52,15 +66,31 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         return self._getExtraPath(f"analyze.{self._epoch()}")
 
     def analyzeStep(self, *_):
+        k = self._ksample()
         args = [Plugin.getProgram("analyze"), self.inputModel.get().getWorkDir(), self._epoch(), "-o", self._outDir(),
-                "--ksample", self.ksample.get()]
+                "--ksample", k] + (self._kRangeArgs() if k == AUTO else [])
         args += (["--skip-umap"] if self.skipUmap else []) + (["--gmm"] if self.gmm else [])
         args += ["--flip"] if self.flip else []
         env, device = core_env_and_device(self, require=False)
         run_core(self, " ".join(str(a) for a in args + device), env=env)
 
+    def _ksample(self):
+        """'auto' or the number of classes (ValueError for anything else)."""
+        text = str(self.ksample.get() or "").strip().lower()
+        return AUTO if text == AUTO else int(text)
+
+    def _kRangeArgs(self) -> list:
+        """--k-range when the user changed it (the core's default range also shrinks itself for tiny sets)."""
+        lo, hi = self.kMin.get(), self.kMax.get()
+        return [] if (lo, hi) == DEFAULT_K_RANGE else ["--k-range", lo, hi]
+
+    def _analysis(self) -> dict:
+        """The core's summary.json of this run (ksample: the number of classes used, chosen or given)."""
+        with open(os.path.join(self._outDir(), "summary.json")) as f:
+            return json.load(f)
+
     def _kdir(self):
-        return os.path.join(self._outDir(), f"kmeans{self.ksample.get()}")
+        return os.path.join(self._outDir(), f"kmeans{self._analysis()['ksample']}")
 
     def createOutputStep(self, *_):
         particles = self.inputParticles.get()
@@ -98,9 +128,18 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         self._defineSourceRelation(self.inputModel, vols)
 
     def _validate(self):
-        k, particles, model = self.ksample.get(), self.inputParticles.get(), self.inputModel.get()
+        particles, model = self.inputParticles.get(), self.inputModel.get()
         n = particles.getSize() if particles is not None else None
-        if k is None or k < 1 or (n and k > n):
+        try:
+            k = self._ksample()
+        except ValueError:
+            return [f"Number of classes must be 'auto' or a whole number, not '{self.ksample.get()}'."]
+        if k == AUTO:
+            lo, hi = self.kMin.get(), self.kMax.get()
+            if self._kRangeArgs() and (lo is None or hi is None or lo < 1 or hi < max(lo, 2) or (n and hi > n - 1)):
+                return [f"Classes tried must go from at least 2 to at most the number of particles - 1 ({n and n - 1})"
+                        f", not {lo} to {hi}."]
+        elif k < 1 or (n and k > n):
             return [f"k-means classes must be between 1 and the number of particles ({n}), not {k}."]
         if particles is None or model is None:
             return []
@@ -116,12 +155,19 @@ class ProtTomoDrgnAnalyze(EMProtocol):
         if not hasattr(self, "outputClasses"):
             return ["Analysis not finished yet."]
         sizes = [c.getSize() for c in self.outputClasses.iterItems()]
-        return [f"epoch {self._epoch()}: {len(sizes)} k-means classes, sizes {sizes}",
-                f"plots and particles.csv in {self._outDir()}"]
+        chosen = self._analysis().get("k_selection")
+        return [f"epoch {self._epoch()}: {len(sizes)} k-means classes, sizes {sizes}"] + \
+            ([f"number of classes chosen automatically: {chosen['reason']}"] if chosen else []) + \
+            [f"plots and particles.csv in {self._outDir()}"]
 
     def _methods(self):
-        return [f"The latent space was clustered with k-means (k={self.ksample.get()}) and one volume generated at "
-                "the particle nearest each centre [Powell2024]."]
+        if not hasattr(self, "outputClasses"):
+            return []
+        chosen = self._analysis().get("k_selection")
+        how = (f"its number of classes chosen by k-means silhouette, Davies-Bouldin index and Gaussian-mixture BIC "
+               f"(k={chosen['k']}; {chosen['structure']} structure)" if chosen else f"k={self._ksample()}")
+        return [f"The latent space was clustered with k-means ({how}) and one volume generated at the particle "
+                "nearest each centre [Powell2024]."]
 
     def _citations(self):
         return ["Powell2024"]
