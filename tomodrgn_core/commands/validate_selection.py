@@ -29,7 +29,7 @@ def main(args) -> None:
     from ..analysis.validate import validate_selection
     from ..analysis.volumes import volume_maker
     from ..errors import TomoDrgnInputError
-    from ..train._checkpoint import check_device
+    from ..checkpoints import check_device
 
     out = Path(args.outdir)
     if (out / "summary.json").exists() and not args.force:
