@@ -35,31 +35,40 @@ class ProtTomoDrgnImportParticles(EMProtocol):
         return SOURCE_CHOICES[self.sourceSoftware.get()]
 
     def importStep(self):
-        from tomodrgn_core.io import load_particles
-        from tomodrgn_core.errors import TomoDrgnInputError
+        import numpy as np
+        from .. import Plugin
         from ..convert import RELION5_SET, fill_particles, fill_relion_particles, relion_class
+        from ._run import particle_table, run_core
 
         star = self.starFile.get()
-        ps = load_particles(star, self._source(), self.dataDir.get() or None)
-        if self.dataDir.get():
+        datadir = self.dataDir.get() or None
+        rows, info = particle_table(self, star, self._source(), datadir=datadir)  # the core reads the STAR
+        if datadir:
             # the stacks are not where the STAR says: a copy of it that names them by absolute path, so that
             # training, analysis and export need no stacks folder of their own
-            written = ps.write(self._getExtraPath("particles_optimisation_set.star" if ps.source == "relion5"
-                                                  else "particles.star"), overwrite=True)
-            star = str(written[-1])  # RELION 5: the optimisation set
-            ps = load_particles(star, ps.source)
-        self.info(f"{ps}: {len(ps.table)} tilt images, {ps.ntilts.min()}-{ps.ntilts.max()} tilts per particle")
+            copy = self._getExtraPath("particles_optimisation_set.star" if info["source"] == "relion5"
+                                      else "particles.star")
+            every = self._getExtraPath("all_rows.txt")
+            np.savetxt(every, np.arange(info["n_particles"]), fmt="%d")
+            run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {info["source"]} '
+                           f'--datadir "{datadir}" --ind "{every}" -o "{copy}" --overwrite')
+            star = copy
+            if info["source"] == "relion5":
+                info["optimisation_set"] = os.path.abspath(copy)
+        self.info(f"{info['n_particles']} particles ({info['source']} layout), {info['n_images']} tilt images, "
+                  f"{info['ntilts_min']}-{info['ntilts_max']} tilts per particle, box {info['box']}, "
+                  f"{info['pixel_size']:g} A/px")
         if self.asRelionSet:
-            if ps.source != "relion5" or not ps.origin.get("optimisation_set"):
-                raise TomoDrgnInputError("RELION 5 pseudo-subtomograms need a RELION 5 optimisation set",
-                                         path=star, fix="give the *_optimisation_set.star, or say No")
+            if info["source"] != "relion5" or not info.get("optimisation_set"):
+                raise ValueError(f"{star}: RELION 5 pseudo-subtomograms need a RELION 5 optimisation set -> fix: "
+                                 "give the *_optimisation_set.star, or say No")
             out = relion_class(RELION5_SET).create(self._getPath())
-            fill_relion_particles(ps, out)
+            fill_relion_particles(rows, info, out)
         else:
             out = TomoDrgnParticles.create(self._getPath())
             out.setStarFile(os.path.abspath(star))
-            out.setSourceSoftware(ps.source)
-            fill_particles(ps, out)
+            out.setSourceSoftware(info["source"])
+            fill_particles(rows, info, out)
         self._defineOutputs(outputParticles=out)
 
     def _validate(self):

@@ -9,6 +9,7 @@ from pyworkflow.protocol import params
 from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, ProtocolViewer, Viewer
 
 from ..constants import TRAIN_DIR
+from ..convert import read_csv_columns
 from ..protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainHomogeneous,
                          ProtTomoDrgnTrainVAE)
 
@@ -16,17 +17,17 @@ from ..protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnSubsetExport, ProtTomo
 def latent_figure(particles_csv: str):
     """Matplotlib figure: PC1/PC2 and UMAP coloured by k-means class + class sizes."""
     import matplotlib.pyplot as plt
-    import pandas as pd
 
-    t = pd.read_csv(particles_csv)
+    t = read_csv_columns(particles_csv)
     variance = os.path.join(os.path.dirname(particles_csv), "pca_explained_variance.csv")
-    pct = pd.read_csv(variance)["explained_variance_ratio"].to_numpy() * 100 if os.path.exists(variance) else []
+    pct = read_csv_columns(variance)["explained_variance_ratio"] * 100 if os.path.exists(variance) else []
 
     def label(name):  # "PC1 (34.2%)" as in analyze's own plots
         i = int(name[2:]) - 1 if name.startswith("PC") else len(pct)
         return f"{name} ({pct[i]:.1f}%)" if i < len(pct) else name
 
-    panels = [(a, b) for a, b in (("PC1", "PC2"), ("UMAP1", "UMAP2")) if a in t and b in t and t[a].notna().all()]
+    panels = [(a, b) for a, b in (("PC1", "PC2"), ("UMAP1", "UMAP2"))
+              if a in t and b in t and np.isfinite(t[a]).all()]
     fig, axes = plt.subplots(1, max(len(panels), 1) + 1, figsize=(5 * (max(len(panels), 1) + 1), 4.5))
     for ax, (a, b) in zip(axes, panels):
         sc = ax.scatter(t[a], t[b], c=t["cluster"], cmap="tab20", s=6)
@@ -35,12 +36,12 @@ def latent_figure(particles_csv: str):
     if panels:
         fig.colorbar(sc, ax=axes[len(panels) - 1], label="k-means class (0-based)")
     else:  # a one-dimensional latent space: PC1 per class
-        for k in sorted(t["cluster"].unique()):
-            axes[0].hist(t.loc[t["cluster"] == k, "PC1"], bins=40, alpha=0.6, label=f"class {k + 1}")
+        for k in sorted(set(t["cluster"].astype(int))):
+            axes[0].hist(t["PC1"][t["cluster"] == k], bins=40, alpha=0.6, label=f"class {k + 1}")
         axes[0].set_xlabel(label("PC1"))
         axes[0].set_ylabel("particles")
         axes[0].legend()
-    sizes = np.bincount(t["cluster"].to_numpy())
+    sizes = np.bincount(t["cluster"].astype(int))
     axes[-1].bar(np.arange(1, len(sizes) + 1), sizes)
     axes[-1].set_xlabel("class (as in Scipion, 1-based)")
     axes[-1].set_ylabel("particles")
@@ -50,9 +51,8 @@ def latent_figure(particles_csv: str):
 
 def loss_figure(losses_csv: str):
     import matplotlib.pyplot as plt
-    import pandas as pd
 
-    t = pd.read_csv(losses_csv)
+    t = read_csv_columns(losses_csv)
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(t["epoch"], t["loss"], "o-", label="loss")
     ax.plot(t["epoch"], t["mse"], "s--", label="reconstruction error")
