@@ -27,7 +27,7 @@ core_rc=${PIPESTATUS[0]}
  rm -rf "$SCIPION_TMP") | tee "$LOGS/plugin.log"
 plugin_rc=${PIPESTATUS[0]}
 (SCIPION_VENV=.venv38; . tests/scipion_env.sh
- .venv38/bin/python -m pytest tomodrgn_plugin/tests/test_tomo_chain.py tomodrgn_plugin/tests/test_prepare_relion.py \
+ .venv38/bin/python -m pytest tomodrgn_plugin/tests/test_tomo_chain.py tomodrgn_plugin/tests/test_other_plugins.py \
    -q -p no:cacheprovider -rs --junitxml "$LOGS/plugin38.xml" 2>&1
  rm -rf "$SCIPION_TMP") | tee "$LOGS/plugin38.log"
 plugin38_rc=${PIPESTATUS[0]}

@@ -16,8 +16,8 @@ from tomo.objects import Coordinate3D, SubTomogram, TomoAcquisition
 from .constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
 
 RELION5_SET = "RelionSetOfPseudoSubtomograms"  # scipion-em-reliontomo, referenced by name (optional plugin)
-RELION5_ITEM = "RelionPSubtomogram"
 MATRIX_COLUMNS = [f"m{i}{j}" for i in range(3) for j in range(4)]  # as tomodrgn_core/io/_particle_table.py
+R5_ANGLES = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]  # reliontomo's RELION 5 Coordinate3D attributes
 
 
 def is_relion5_set(particles) -> bool:
@@ -118,35 +118,6 @@ def fill_particles(rows, info, out_set, coordinates=None) -> None:
         sub.setTransform(Transform(matrix_of(row)))
         setattr(sub, ATTR_INDEX, pwobj.Integer(int(row["particle_index"])))
         out_set.append(sub)
-
-
-def fill_relion_particles(rows, info, out_set) -> None:
-    """RELION 5 / WarpTools optimisation set -> scipion-em-reliontomo's RelionSetOfPseudoSubtomograms (2D stacks),
-    so that RELION 5 refine/classify protocols take it unchanged. Items keep their rlnTomoParticleName."""
-    item_cls = relion_class(RELION5_ITEM)
-    apix = info["pixel_size"]
-    out_set.setTsSamplingRate(apix)
-    out_set.setRelionBinning(1.0)
-    out_set.setSamplingRate(apix)
-    out_set.setBoxSize(int(info["box"]))
-    out_set.setAre2dStacks(True)
-    out_set.setAreRe5Particles(True)
-    out_set.setNReParticles(int(info["n_particles"]))
-    out_set.setAcquisition(acquisition_of(rows[0]))
-    if info.get("optimisation_set"):
-        out_set.filesMaster = info["optimisation_set"]
-    for row in rows:
-        item = item_cls(fileName=row["image_path"], samplingRate=apix, tsId=row["tomo_id"],
-                        relionParticleName=row["particle_id"], visibleFrames=row.get("visible_frames", ""),
-                        rot=_float(row.get("rln_rot")), tilt=_float(row.get("rln_tilt")), psi=_float(row.get("rln_psi")),
-                        opticsGroupId=int(_float(row.get("optics_group"), 1)),
-                        xInImg=_float(row.get("centered_x_angst")), yInImg=_float(row.get("centered_y_angst")),
-                        zInImg=_float(row.get("centered_z_angst")),
-                        coordX=_float(row["coord_x_px"]), coordY=_float(row["coord_y_px"]),
-                        coordZ=_float(row["coord_z_px"]))
-        item.setCoordinate3D(coordinate_of(row))
-        setattr(item, ATTR_INDEX, pwobj.Integer(int(row["particle_index"])))
-        out_set.append(item)
 
 
 def particle_names(rows) -> dict:
@@ -268,13 +239,18 @@ def particle_spec(particles) -> dict:
     for item in particles.iterItems():
         coord = item if is_coords else item.getCoordinate3D()
         matrix = coord.getMatrix() if is_coords else item.getTransform().getMatrix()
+        # RELION 5 keeps rlnAngle* apart from the matrix (rlnTomoSubtomogram*): reliontomo's items, and the
+        # coordinates its readers make (R5 attributes)
+        angles = [item.getRot(), item.getTilt(), item.getPsi()] if relion5 else \
+            ([getattr(coord, a).get() for a in R5_ANGLES] if is_coords and hasattr(coord, R5_ANGLES[0]) else None)
         entry = out.setdefault(str(coord.getTomoId()), {
             "ids": [], "coords": [], "matrices": [], "coords_pixel_size": coord_apix,
-            "shift_pixel_size": coord_apix if is_coords else particles.getSamplingRate(),
-            "relion5_angles": [] if relion5 else None})
+            "shift_pixel_size": coord_apix if is_coords else particles.getSamplingRate(), "relion5_angles": []})
         entry["ids"].append(str(item.getObjId()))
         entry["coords"].append([float(v) for v in coord.getPosition(tconst.SCIPION)])
         entry["matrices"].append(np.asarray(matrix, float).tolist())
-        if relion5:
-            entry["relion5_angles"].append([item.getRot(), item.getTilt(), item.getPsi()])
+        entry["relion5_angles"].append(angles)
+    for entry in out.values():  # all or none: a set is one kind
+        if any(a is None for a in entry["relion5_angles"]):
+            entry["relion5_angles"] = None
     return out

@@ -22,6 +22,8 @@ def main() -> int:
     if manager.hasProject(PROJECT):
         manager.deleteProject(PROJECT)
     project = manager.createProject(PROJECT)
+    project.settings.setProtocolView("Tomography")  # where the tomoDRGN boxes are (not the default SPA view)
+    project.saveSettings()
     os.chdir(project.path)  # pyworkflow resolves run paths relative to the project folder
     data_dir = os.path.join(project.path, "simulated_data")
     print(f"simulating 200 particles of two classes (box 32, 31 tilts) in {data_dir}", flush=True)

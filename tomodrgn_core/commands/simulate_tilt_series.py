@@ -7,8 +7,8 @@ Layout of -o DIR (TS_01, TS_02, ... one per tomogram):
   ctf/TS_01.defocus (IMOD ctfplotter: one line per tilt, defocus in nm), ctf/TS_01_defocus.txt (U V angle, A)
   tomograms/TS_01.mrc (zeros: the coordinates' reference), coordinates/TS_01.txt (x y z, px, corner origin),
   coordinates/TS_01.tbl (Dynamo table: picked up to 2 px off the particle, shifts dx dy dz to it, ZXZ angles)
-  coordinates/particles.star (RELION 5: rlnCoordinate*, px at the tilt-series sampling, corner origin, with
-  rlnTomoSubtomogramRot/Tilt/Psi as RELION's coordinate import writes them), ground_truth/class_00.mrc ...,
+  coordinates/particles.star (RELION 5: rlnCoordinate*, px at the tilt-series sampling, corner origin; the pose split
+  into rlnTomoSubtomogram* and rlnAngle*, A = A_sub A_p, as RELION 5 composes it), ground_truth/class_00.mrc ...,
   ground_truth/truth.json (per tomogram: centred coordinates (px), RELION Euler angles, classes; per tilt:
   angle, dose, defocus) and ground_truth/TS_01_direct.npy (each particle's exact, centred tilt images).
 """
@@ -44,7 +44,7 @@ def main(args) -> None:
     from ..io import write_volume
     from ..io._star import check_writable, write_star
     from ..physics._geometry import dynamo_angles
-    from ..physics._rotations import matrix_to_euler
+    from ..physics._rotations import euler_to_matrix, matrix_to_euler
     from ..tiltseries import simulate_tomogram_tilt_series
 
     out = Path(args.outdir)
@@ -88,7 +88,10 @@ def main(args) -> None:
         corner = sim.coords + np.array([X, Y, Z]) / 2.0  # IMOD/RELION pixel coordinates
         np.savetxt(out / "coordinates" / f"{ts_id}.txt", corner, fmt="%.3f")
         ang = matrix_to_euler(sim.poses)
-        star_rows += [(ts_id, *c, *a) for c, a in zip(corner, ang)]
+        # RELION 5 composes the pose as A_sub A_p: a random A_p (rlnAngle*) and A_sub = A A_p^T (rlnTomoSubtomogram*)
+        A_p = euler_to_matrix(*np.random.default_rng(args.seed + 200 + k).uniform(-180, 180, (3, len(corner))))
+        star_rows += [(ts_id, *c, *s_, *p_) for c, s_, p_ in
+                      zip(corner, matrix_to_euler(sim.poses @ np.swapaxes(A_p, 1, 2)), matrix_to_euler(A_p))]
         # Dynamo table: picked off-centre, the shift (dx dy dz, px) points from the coordinate to the particle
         shifts = np.random.default_rng(args.seed + 100 + k).uniform(-2.0, 2.0, (len(corner), 3))
         tbl = np.zeros((len(corner), 35))
@@ -107,7 +110,7 @@ def main(args) -> None:
                                      "transforms": g.transforms.tolist(), "hand": g.hand}
     import pandas as pd
     cols = ["rlnTomoName", "rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ", "rlnTomoSubtomogramRot",
-            "rlnTomoSubtomogramTilt", "rlnTomoSubtomogramPsi"]
+            "rlnTomoSubtomogramTilt", "rlnTomoSubtomogramPsi", "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]
     write_star(out / "coordinates" / "particles.star", {"particles": pd.DataFrame(star_rows, columns=cols)},
                overwrite=True)
     for c, vol in enumerate(sim.volumes):

@@ -97,14 +97,20 @@ def set_summary(ps) -> dict:
         if origin.get(key):
             info[key] = str(Path(origin[key]).resolve())
     info["tomograms"] = tomogram_records(ps)
+    ts_px = [r["pixel_size"] for r in info["tomograms"].values() if r["size_px"]]
+    # RELION 5: the tilt series' pixel size and the particles' binning relative to it (reliontomo's set fields)
+    info["tilt_series_pixel_size"] = float(ts_px[0]) if ts_px else info["pixel_size"]
+    info["binning"] = info["pixel_size"] / info["tilt_series_pixel_size"]
     return info
 
 
 def tomogram_records(ps) -> dict:
-    """{tomogram name: {"size_px": [X, Y, Z] or None, "pixel_size": A/px of that size, "file": reconstruction or
-    None}}: what the STAR says of the particles' tomograms (RELION 5: the tomograms STAR's global block)."""
+    """{tomogram name: {"size_px": [X, Y, Z] or None, "pixel_size": A/px of that size, "origin_angst": Scipion's
+    origin (minus half the tomogram, A) or None, "file": reconstruction or None}}: what the STAR says of the
+    particles' tomograms (RELION 5: the tomograms STAR's global block)."""
     names = [str(n) for n in pd.unique(ps.table[S.TOMO_ID])]
-    out = {n: {"size_px": None, "pixel_size": float(ps.pixel_size), "file": None} for n in names}
+    out = {n: {"size_px": None, "pixel_size": float(ps.pixel_size), "origin_angst": None, "file": None}
+           for n in names}
     if ps.source != "relion5":
         return out
     from ._star import read_star
@@ -119,6 +125,7 @@ def tomogram_records(ps) -> dict:
         if all(f"rlnTomoSize{a}" in row for a in "XYZ") and "rlnTomoTiltSeriesPixelSize" in row:
             rec["size_px"] = [int(row[f"rlnTomoSize{a}"]) for a in "XYZ"]
             rec["pixel_size"] = float(row["rlnTomoTiltSeriesPixelSize"])
+            rec["origin_angst"] = [-s * rec["pixel_size"] / 2 for s in rec["size_px"]]
         recon = row.get("rlnTomoReconstructedTomogram")
         if isinstance(recon, str):
             path = Path(recon) if Path(recon).is_absolute() else base / recon

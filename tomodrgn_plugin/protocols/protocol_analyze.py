@@ -17,7 +17,7 @@ from ._run import run_core
 class ProtTomoDrgnAnalyze(EMProtocol):
     """Cluster a trained VAE's latent space (k-means, optional GMM), generate one volume per cluster centre,
     PCA/UMAP plots, and classify the particles."""
-    _label = "tomoDRGN analyze"
+    _label = "analyze latent space"
     _possibleOutputs = {"outputVolumes": SetOfVolumes, "outputClasses": SetOfClassesSubTomograms,
                         "outputParticles": TomoDrgnParticles}
 

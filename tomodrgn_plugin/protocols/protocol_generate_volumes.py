@@ -17,7 +17,7 @@ MODES = ["latent values", "PC traversal", "graph traversal"]
 
 class ProtTomoDrgnGenerateVolumes(EMProtocol):
     """Generate volumes from a trained VAE at given z values, along PCs, or along a nearest-neighbour path."""
-    _label = "tomoDRGN generate volumes"
+    _label = "generate volumes"
     _possibleOutputs = {"outputVolumes": SetOfVolumes}
 
     def _defineParams(self, form):

@@ -18,7 +18,7 @@ HANDS = ["off", "+1", "-1"]
 
 class ProtTomoDrgnPrepareImageSeries(EMProtocol):
     """Extract particle tilt-image series from aligned tilt series for tomoDRGN training."""
-    _label = "tomoDRGN prepare image series"
+    _label = "prepare image series"
     _possibleOutputs = {"outputParticles": TomoDrgnParticles}
 
     def _defineParams(self, form):
@@ -118,7 +118,11 @@ class ProtTomoDrgnPrepareImageSeries(EMProtocol):
             ts_ids = set(ts.getUniqueValues("_tsId"))
             first = parts.getFirstItem()
             coord = first if not hasattr(first, "getCoordinate3D") else first.getCoordinate3D()
-            if coord is None or coord.getTomoId() not in ts_ids:
+            if coord is None:
+                errors.append("These particles carry no 3D coordinate per item (e.g. RELION 5 pseudo-subtomograms, "
+                              "which are tilt-image series already): train on them directly, or give their "
+                              "coordinate set here.")
+            elif coord.getTomoId() not in ts_ids:
                 errors.append(f"The particles' tomogram '{getattr(coord, 'getTomoId', lambda: None)()}' has no tilt "
                               f"series among {sorted(ts_ids)[:5]}: give the tilt series these particles come from.")
         return errors

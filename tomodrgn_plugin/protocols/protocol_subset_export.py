@@ -20,7 +20,7 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
     series, or RELION 5 optimisation set) is the export: RELION 5 / WarpTools / Dynamo re-extract from it.
     The output set has the input's class (reliontomo's pseudo-subtomograms stay so, for RELION 5 protocols);
     its items are 2D particle tilt-image series with their tomogram coordinates, not 3D subtomograms."""
-    _label = "tomoDRGN subset export"
+    _label = "subset export"
     _possibleOutputs = {"outputParticles": SetOfSubTomograms}  # the input's class (ours, or reliontomo's)
 
     def _defineParams(self, form):

@@ -154,7 +154,7 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
 
 class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
     """Train a homogeneous tomoDRGN decoder (no latent space): a neural reconstruction of all particles."""
-    _label = "tomoDRGN train homogeneous"
+    _label = "train homogeneous"
     _command = "train_nn"
     _decDim = 512
     _lrSchedule = "cosine"
@@ -180,7 +180,7 @@ class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
 
 class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
     """Train the tomoDRGN variational auto-encoder: a latent embedding per particle + a generative decoder."""
-    _label = "tomoDRGN train VAE"
+    _label = "train VAE"
     _command = "train_vae"
     _possibleOutputs = {"outputModel": TomoDrgnModel, "outputParticles": TomoDrgnParticles}  # or the input's class
 

@@ -199,6 +199,24 @@ class TestTomoDrgnProtocols(BaseTest):
         before = item_locations(an.outputParticles)
         self.assertEqual(sorted(got.values()), sorted(before[i] for i in expected))
         self.assertEqual(type(sub.outputParticles), type(an.outputParticles))
+        # a lasso region on the PCA scatter, as drawn in the latent viewer: a polygon around class 2's points
+        from tomodrgn_plugin.convert import read_csv_columns
+        from tomodrgn_plugin.viewers.selection import rows_in_classes, rows_in_region
+        csv = os.path.join(an._outDir(), "particles.csv")
+        t = read_csv_columns(csv)
+        pts = np.column_stack([t["PC1"], t["PC2"]])[t["cluster"] == 1]
+        lo, hi = pts.min(0) - 1e-6, pts.max(0) + 1e-6
+        region = [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])]
+        rows = rows_in_region(csv, region, "PCA")
+        self.assertTrue(set(rows_in_classes(csv, [2])) <= set(rows))  # the box holds the whole class...
+        self.assertGreater(len(rows), 0)
+        lasso = create_subset_protocol(self.proj, an, rows=rows)
+        self.assertEqual(lasso.selectBy.get(), 1)
+        self.launchProtocol(lasso)
+        got = item_locations(lasso.outputParticles)  # ...and the subset exactly the particles in the region
+        self.assertEqual(sorted(got.values()), sorted(before[i] for i in rows))
+        self.assertEqual(got, star_locations(lasso.outputParticles.getStarFile()))
+
         missing = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=an.outputParticles, classIds="1 7")
         self.assertIn("No class 7 in these particles: their classes are 1, 2", " ".join(missing.validate()))
         reread = core_eval("from tomodrgn_core.io import load_particles\nps = load_particles(star)\n"
