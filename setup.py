@@ -23,7 +23,9 @@ setup(
     install_requires=SCIPION,
     # torch is not pinned: GPU machines install their CUDA build (installb: TOMODRGN_TORCH, README)
     extras_require={"core": CORE,
-                    "test": ["pytest", "scipion-em-reliontomo>=4.0.5", "scipion-em-imod>=3.9.1"]},
+                    # the other plugins whose boxes the tests chain with ours (installed without their programs)
+                    "test": ["pytest", "scipion-em-reliontomo>=4.0.5", "scipion-em-imod>=3.9.1",
+                             "scipion-em-dynamo>=3.5.3", "scipion-em-warp>=3.6.2"]},
     entry_points={
         "pyworkflow.plugin": ["tomodrgn_plugin = tomodrgn_plugin"],  # name must be the module name,
         "console_scripts": ["tomodrgn = tomodrgn_core.cli:main"],
