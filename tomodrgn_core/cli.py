@@ -36,6 +36,12 @@ COMMANDS = {
     "simulate": ("tomodrgn_core.commands.simulate", "Simulate a small tilt-series particle dataset"),
     "extract_particles": ("tomodrgn_core.commands.extract_particles",
                           "Particle tilt-image series from a tilt stack + IMOD .tlt/.xf + coordinates"),
+    "prepare_image_series": ("tomodrgn_core.commands.prepare_image_series",
+                             "Particle tilt-image series from tilt series described in JSON (the Scipion plugin's)"),
+    "simulate_tilt_series": ("tomodrgn_core.commands.simulate_tilt_series",
+                             "Simulated whole tilt series as files (stacks, .tlt, .xf, defocus, coordinates)"),
+    "particle_table": ("tomodrgn_core.commands.particle_table",
+                       "One CSV row per particle with its Scipion pose (what the Scipion plugin registers)"),
 }
 
 

@@ -1,5 +1,12 @@
-"""Conversion between tomodrgn_core particle tables and Scipion objects. No math here: poses come from
-tomodrgn_core.physics / tomodrgn_core.tiltseries, files from tomodrgn_core.io."""
+"""Scipion objects <-> the core's plain files. Runs in Scipion's Python (3.8 up, no torch): it only moves numbers.
+Every pose is computed by the core (tomodrgn_core/physics/_geometry.py): particle tables (``tomodrgn
+particle_table``) carry each particle's Scipion matrix, and "prepare image series" hands Scipion's matrices, as
+stored, to the core (``prepare_spec``)."""
+import csv
+import json
+import math
+import os
+
 import numpy as np
 import pyworkflow.object as pwobj
 from pwem.objects import Transform
@@ -9,7 +16,8 @@ from tomo.objects import Coordinate3D, SubTomogram, TomoAcquisition
 from .constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
 
 RELION5_SET = "RelionSetOfPseudoSubtomograms"  # scipion-em-reliontomo, referenced by name (optional plugin)
-RELION5_ITEM = "RelionPSubtomogram"
+MATRIX_COLUMNS = [f"m{i}{j}" for i in range(3) for j in range(4)]  # as tomodrgn_core/io/_particle_table.py
+R5_ANGLES = ["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]  # reliontomo's RELION 5 Coordinate3D attributes
 
 
 def is_relion5_set(particles) -> bool:
@@ -40,127 +48,113 @@ def set_star(out_set, star: str, source: str) -> None:
         out_set.filesMaster = star  # reliontomo reads the tomograms/particles STARs and optics from it
 
 
-def _first_tilts(particle_set):
-    from tomodrgn_core.io import schema as S
-    t = particle_set.table
-    return t.loc[t.groupby(S.PARTICLE_INDEX)[S.DOSE].idxmin()].reset_index(drop=True)
+# --- the core's particle tables ----------------------------------------------------------------------------
+def read_table(csv_path) -> tuple:
+    """(rows as dicts of strings, the JSON summary beside it) of a ``tomodrgn particle_table`` output."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(os.path.splitext(csv_path)[0] + ".json") as f:
+        return rows, json.load(f)
 
 
-def _acquisition(first) -> TomoAcquisition:
-    from tomodrgn_core.io import schema as S
-    return TomoAcquisition(voltage=float(first[S.VOLTAGE].iloc[0]), sphericalAberration=float(first[S.CS].iloc[0]),
-                           amplitudeContrast=float(first[S.AMP_CONTRAST].iloc[0]))
+def read_csv_columns(path) -> dict:
+    """{column: numpy array} of a CSV written by the core (numbers as float where they all parse)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for name in (rows[0].keys() if rows else []):
+        values = [r[name] for r in rows]
+        try:
+            out[name] = np.array([float(v) if v != "" else math.nan for v in values])
+        except ValueError:
+            out[name] = np.array(values, dtype=object)
+    return out
 
 
-def _coords_px(first, apix: float) -> np.ndarray:
-    from tomodrgn_core.io import schema as S
-    if S.COORD_X not in first:
-        return np.zeros((len(first), 3))
-    xyz = first[[S.COORD_X, S.COORD_Y, S.COORD_Z]].to_numpy(float) / apix
-    return np.where(np.isfinite(xyz), xyz, 0.0)
+def _float(text, default=0.0) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return default
+    return value if math.isfinite(value) else default
 
 
-def fill_particles(particle_set, out_set) -> None:
-    """One SubTomogram per particle of a tomodrgn_core ParticleSet: sampling rate, acquisition, tomogram
-    coordinate (px at the particle sampling, centred: Scipion's SCIPION origin) and the pose of its lowest-dose
-    tilt (RELION rotation matrix: reference -> image), plus ``_tomodrgnIndex``."""
-    from tomodrgn_core.io import schema as S
-    from tomodrgn_core.physics import euler_to_matrix
+def matrix_of(row) -> np.ndarray:
+    """The 4x4 Scipion matrix of a particle-table row."""
+    m = np.eye(4)
+    m[:3, :] = np.array([float(row[c]) for c in MATRIX_COLUMNS]).reshape(3, 4)
+    return m
 
-    apix = particle_set.pixel_size
-    first = _first_tilts(particle_set)
-    acq = _acquisition(first)
+
+def acquisition_of(row) -> TomoAcquisition:
+    return TomoAcquisition(voltage=_float(row["voltage"]), sphericalAberration=_float(row["cs"]),
+                           amplitudeContrast=_float(row["amp_contrast"]))
+
+
+def coordinate_of(row) -> Coordinate3D:
+    """The particle's tomogram coordinate (px at the set's sampling, centred: Scipion's SCIPION origin; 0 where
+    the STAR has none)."""
+    coord = Coordinate3D()
+    coord.setPosition(*(_float(row[f"coord_{a}_px"]) for a in "xyz"), tconst.SCIPION)
+    coord.setTomoId(row["tomo_id"])
+    return coord
+
+
+def fill_particles(rows, info, out_set, coordinates=None) -> None:
+    """One SubTomogram per particle-table row: its reference tilt image (nearest 0 degrees), sampling,
+    acquisition, coordinate (``coordinates``: {particle id: Coordinate3D} to use instead) and pose (the core's
+    Scipion matrix), plus ``_tomodrgnIndex``."""
+    apix = info["pixel_size"]
     out_set.setSamplingRate(apix)
-    out_set.setAcquisition(acq)
-    mats = euler_to_matrix(first[S.ROT].to_numpy(), first[S.TILT].to_numpy(), first[S.PSI].to_numpy())
-    coords = _coords_px(first, apix)
-    for i, row in first.iterrows():
+    out_set.setAcquisition(acquisition_of(rows[0]))
+    for row in rows:
         sub = SubTomogram()
-        sub.setLocation(int(row[S.IMAGE_INDEX]) + 1, str(row[S.IMAGE_PATH]))
+        sub.setLocation(int(row["image_index"]) + 1, row["image_path"])
         sub.setSamplingRate(apix)
-        sub.setAcquisition(acq)
-        sub.setVolName(str(row[S.TOMO_ID]))
-        coord = Coordinate3D()
-        coord.setPosition(*coords[i], tconst.SCIPION)
-        coord.setTomoId(str(row[S.TOMO_ID]))
-        sub.setCoordinate3D(coord)
-        m = np.eye(4)
-        m[:3, :3] = mats[i]
-        sub.setTransform(Transform(m))
-        setattr(sub, ATTR_INDEX, pwobj.Integer(int(row[S.PARTICLE_INDEX])))
+        sub.setAcquisition(acquisition_of(row))
+        sub.setVolName(row["tomo_id"])
+        coord = (coordinates or {}).get(row["particle_id"])
+        sub.setCoordinate3D(coord if coord is not None else coordinate_of(row))
+        sub.setTransform(Transform(matrix_of(row)))
+        setattr(sub, ATTR_INDEX, pwobj.Integer(int(row["particle_index"])))
         out_set.append(sub)
 
 
-def fill_relion_particles(particle_set, out_set) -> None:
-    """RELION 5 / WarpTools optimisation set -> scipion-em-reliontomo's RelionSetOfPseudoSubtomograms (2D stacks),
-    so that RELION 5 refine/classify protocols take it unchanged. Items keep their rlnTomoParticleName."""
-    from tomodrgn_core.io import schema as S
-
-    item_cls = relion_class(RELION5_ITEM)
-    apix = particle_set.pixel_size
-    first = _first_tilts(particle_set)
-    star = particle_set.origin["optimisation_set"] if particle_set.origin.get("optimisation_set") else None
-    out_set.setTsSamplingRate(apix)
-    out_set.setRelionBinning(1.0)
-    out_set.setSamplingRate(apix)
-    out_set.setBoxSize(int(particle_set.box))
-    out_set.setAre2dStacks(True)
-    out_set.setAreRe5Particles(True)
-    out_set.setNReParticles(int(particle_set.n_particles))
-    out_set.setAcquisition(_acquisition(first))
-    if star:
-        out_set.filesMaster = str(star)
-    rows = particle_set.origin["particle_blocks"][particle_set.origin["image_block"]]
-    coords = _coords_px(first, apix)
-    for i, row in first.iterrows():
-        src = rows.iloc[int(row[S.SOURCE_ROW])]
-        item = item_cls(fileName=str(src.get("rlnImageName", row[S.IMAGE_PATH])), samplingRate=apix,
-                        tsId=str(row[S.TOMO_ID]), relionParticleName=str(row[S.PARTICLE_ID]),
-                        visibleFrames=str(src.get("rlnTomoVisibleFrames", "")),
-                        rot=float(src.get("rlnAngleRot", 0)), tilt=float(src.get("rlnAngleTilt", 0)),
-                        psi=float(src.get("rlnAnglePsi", 0)), opticsGroupId=int(src.get("rlnOpticsGroup", 1)),
-                        xInImg=float(src.get("rlnCenteredCoordinateXAngst", 0)),
-                        yInImg=float(src.get("rlnCenteredCoordinateYAngst", 0)),
-                        zInImg=float(src.get("rlnCenteredCoordinateZAngst", 0)),
-                        coordX=coords[i, 0], coordY=coords[i, 1], coordZ=coords[i, 2])
-        coord = Coordinate3D()
-        coord.setPosition(*coords[i], tconst.SCIPION)
-        coord.setTomoId(str(row[S.TOMO_ID]))
-        item.setCoordinate3D(coord)
-        setattr(item, ATTR_INDEX, pwobj.Integer(int(row[S.PARTICLE_INDEX])))
-        out_set.append(item)
+def particle_names(rows) -> dict:
+    """{particle id (rlnTomoParticleName): particle row} of a particle table."""
+    return {row["particle_id"]: int(row["particle_index"]) for row in rows}
 
 
-def index_resolver(in_set):
+def needs_names(in_set) -> bool:
+    """Items made by other plugins carry no ``_tomodrgnIndex``: they are matched by particle name."""
+    return getattr(in_set.getFirstItem(), ATTR_INDEX, None) is None
+
+
+def index_resolver(in_set, names=None):
     """item -> its particle row in the set's STAR. Our items carry ``_tomodrgnIndex``; items made by
-    scipion-em-reliontomo are matched by rlnTomoParticleName against the optimisation set."""
-    first = in_set.getFirstItem()
-    if getattr(first, ATTR_INDEX, None) is not None:
+    scipion-em-reliontomo are matched by rlnTomoParticleName in ``names`` (``particle_names`` of the set's STAR)."""
+    if not needs_names(in_set):
         return lambda item: getattr(item, ATTR_INDEX).get()
-    from tomodrgn_core.errors import TomoDrgnInputError
-    from tomodrgn_core.io import load_particles, schema as S
-
-    star, source = star_of(in_set)
-    t = load_particles(star, source).table
-    names = dict(zip(t[S.PARTICLE_ID].astype(str), t[S.PARTICLE_INDEX].astype(int)))
+    star = star_of(in_set)[0]
 
     def resolve(item):
         name = str(item.getRelionParticleName()) if hasattr(item, "getRelionParticleName") else None
-        if name not in names:
+        if names is None or name not in names:
+            from tomodrgn_core.errors import TomoDrgnInputError
             raise TomoDrgnInputError(f"particle {name!r} (item {item.getObjId()}) is not in the optimisation set",
                                      path=star, fix="use the set that was written with this optimisation set")
         return names[name]
     return resolve
 
 
-def star_rows(in_set) -> list:
+def star_rows(in_set, names=None) -> list:
     """Sorted STAR particle rows of a set's items: fewer than the STAR holds when the set is a subset (made
     by Scipion's own subset tools, which keep the STAR of the full set)."""
-    index_of = index_resolver(in_set)
+    index_of = index_resolver(in_set, names)
     return sorted({int(index_of(item)) for item in in_set.iterItems()})
 
 
-def copy_with_attributes(in_set, out_set, z=None, labels=None, keep=None) -> None:
+def copy_with_attributes(in_set, out_set, z=None, labels=None, keep=None, names=None) -> None:
     """Copy items, attaching the particle index, latent z and class. ``out_set`` should be of the input's
     class (``in_set.create(path)``) so downstream protocols of other plugins accept it.
 
@@ -168,7 +162,7 @@ def copy_with_attributes(in_set, out_set, z=None, labels=None, keep=None) -> Non
     those items are copied, and each is renumbered to its row in that STAR, so that ``_tomodrgnIndex`` always
     indexes the set's own STAR. ``z`` / ``labels`` are indexed in that output numbering."""
     out_set.copyInfo(in_set)
-    index_of = index_resolver(in_set)
+    index_of = index_resolver(in_set, names)
     row_in_output = None if keep is None else {int(old): new for new, old in enumerate(sorted(keep))}
     for item in in_set.iterItems():
         idx = int(index_of(item))
@@ -190,47 +184,7 @@ def parse_z(text: str) -> np.ndarray:
     return np.array([float(v) for v in str(text).split(",") if v.strip()])
 
 
-# --- Scipion tomo sets -> tomodrgn_core.tiltseries inputs ("prepare image series") ---------------------------
-def scipion_to_relion_pose(matrix) -> np.ndarray:
-    """RELION rotation matrix of a Scipion coordinate/subtomogram matrix (TR_RELION convention), read exactly as
-    scipion-em-reliontomo writes rlnAngleRot/Tilt/Psi (convertBase.getTransformInfoFromCoordOrSubtomo)."""
-    from pwem.convert.transformations import euler_from_matrix
-    from tomodrgn_core.physics import euler_to_matrix
-    angles = -np.rad2deg(euler_from_matrix(np.linalg.inv(np.asarray(matrix, float)), axes="szyz"))
-    return euler_to_matrix(*angles)
-
-
-def relion_pose_to_scipion(A) -> np.ndarray:
-    """Inverse of scipion_to_relion_pose: a 4x4 Scipion matrix (TR_RELION convention) for a RELION pose."""
-    from pwem.convert.transformations import euler_matrix
-    from tomodrgn_core.physics import matrix_to_euler
-    rot, tilt, psi = np.deg2rad(np.asarray(matrix_to_euler(np.asarray(A, float)[None]))[0])
-    return np.linalg.inv(euler_matrix(-rot, -tilt, -psi, axes="szyz"))
-
-
-class StackFrames:
-    """Some frames of an MRC stack, memory-mapped: what tomodrgn_core.tiltseries reads one tilt at a time."""
-
-    def __init__(self, path: str, frames):
-        import mrcfile
-        self._data = mrcfile.mmap(path, mode="r", permissive=True).data
-        self._frames = np.asarray(frames, int)
-        self.shape = (len(self._frames),) + tuple(self._data.shape[-2:])
-
-    def __getitem__(self, t):
-        return self._data[self._frames[t]]
-
-
-def _matrix_3x3(ti) -> np.ndarray:
-    """IMOD-style raw -> aligned 2D matrix of a TiltImage (identity when it has no alignment)."""
-    m = np.eye(3)
-    tr = ti.getTransform() if ti.hasTransform() else None
-    if tr is not None:
-        src = np.asarray(tr.getMatrix(), float)
-        m[:2, :2], m[:2, 2] = src[:2, :2], src[:2, -1]
-    return m
-
-
+# --- Scipion tomo sets -> the core's prepare_image_series spec (tomodrgn_core/tiltseries/_spec.py) ----------
 def ctf_table(ctf_set) -> dict:
     """{tsId: {acquisition order (or index): (defocus U, V, angle)}} of a SetOfCTFTomoSeries."""
     out = {}
@@ -242,46 +196,61 @@ def ctf_table(ctf_set) -> dict:
     return out
 
 
-def tilt_geometry(ts, ctfs: dict | None = None, default_defocus: float = 25000.0):
-    """(StackFrames, TiltGeometry) of the enabled tilt images of a Scipion TiltSeries, frames in stack order.
-    Dose: the tilt image's pre-exposure (doseInitial, as reliontomo writes rlnMicrographPreExposure); defocus:
-    ``ctfs`` (one tilt series of ctf_table) by acquisition order (or index), else the default."""
-    from tomodrgn_core.tiltseries import TiltGeometry
+def _alignment(ti) -> list:
+    """IMOD-style raw -> aligned 2D matrix of a TiltImage, as stored (identity when it has no alignment)."""
+    m = np.eye(3)
+    tr = ti.getTransform() if ti.hasTransform() else None
+    if tr is not None:
+        src = np.asarray(tr.getMatrix(), float)
+        m[:2, :2], m[:2, 2] = src[:2, :2], src[:2, -1]
+    return m.tolist()
 
+
+def tilt_series_spec(ts, ctfs=None, default_defocus: float = 25000.0) -> dict:
+    """The enabled tilt images of a Scipion TiltSeries, frames in stack order: stack, tilt angles, alignment,
+    dose (the tilt image's pre-exposure, doseInitial, as reliontomo writes rlnMicrographPreExposure) and defocus
+    (``ctfs``: one tilt series of ctf_table, by acquisition order or index; else the default)."""
     tis = sorted((ti.clone() for ti in ts.iterItems() if ti.isEnabled()), key=lambda t: t.getIndex())
-    path = tis[0].getFileName().split(":")[0]
     ctfs = ctfs or {}
 
     def defocus(ti):
         key = ti.getAcquisitionOrder() if ti.getAcquisitionOrder() is not None else ti.getIndex()
-        return ctfs.get(key, (default_defocus, default_defocus, 0.0))
+        return list(ctfs.get(key, (default_defocus, default_defocus, 0.0)))
 
-    dfs = np.array([defocus(ti) for ti in tis], float)
-    stack = StackFrames(path, [ti.getIndex() - 1 for ti in tis])
-    geom = TiltGeometry(tilt_angles=np.array([ti.getTiltAngle() for ti in tis], float),
-                        transforms=np.stack([_matrix_3x3(ti) for ti in tis]), image_shape=stack.shape[1:],
-                        dose=np.array([ti.getAcquisition().getDoseInitial() or 0.0 for ti in tis], float),
-                        defocus_u=dfs[:, 0], defocus_v=dfs[:, 1], defocus_angle=dfs[:, 2],
-                        pixel_size=float(ts.getSamplingRate()))
-    return stack, geom
+    return {"tomo_id": ts.getTsId(), "stack": os.path.abspath(tis[0].getFileName().split(":")[0]),
+            "frames": [ti.getIndex() - 1 for ti in tis], "tilt_angles": [ti.getTiltAngle() for ti in tis],
+            "transforms": [_alignment(ti) for ti in tis],
+            "dose": [ti.getAcquisition().getDoseInitial() or 0.0 for ti in tis],
+            "defocus": [defocus(ti) for ti in tis], "pixel_size": float(ts.getSamplingRate())}
 
 
-def particle_positions(particles, ts_apix: float):
-    """{tomo id: (object ids, coords (n, 3) px at the tilt-series sampling, centred; RELION poses (n, 3, 3))}
-    from a SetOfCoordinates3D or a SetOfSubTomograms (their Coordinate3D and alignment)."""
+def particle_spec(particles) -> dict:
+    """{tomo id: particles entry of the prepare spec} of a SetOfCoordinates3D or a SetOfSubTomograms: object ids,
+    coordinates (px, centred) and Scipion matrices as stored (coordinates: their own; subtomograms: their
+    Transform, with rlnAngle* too for reliontomo's RELION 5 items)."""
     from tomo.objects import SetOfCoordinates3D
     is_coords = isinstance(particles, SetOfCoordinates3D)
     coord_set = particles if is_coords else (particles.getCoordinates3D().get()
                                              if getattr(particles, "getCoordinates3D", None)
                                              and particles.getCoordinates3D() is not None else None)
     coord_apix = coord_set.getSamplingRate() if coord_set is not None else particles.getSamplingRate()
+    relion5 = is_relion5_set(particles) and bool(particles.areRe5Particles())
     out = {}
     for item in particles.iterItems():
         coord = item if is_coords else item.getCoordinate3D()
-        m = coord.getMatrix(convention=tconst.TR_RELION) if is_coords else \
-            item.getTransform(convention=tconst.TR_RELION).getMatrix()
-        ids, xyz, poses = out.setdefault(str(coord.getTomoId()), ([], [], []))
-        ids.append(int(item.getObjId()))
-        xyz.append(np.array(coord.getPosition(tconst.SCIPION), float) * coord_apix / ts_apix)
-        poses.append(scipion_to_relion_pose(m))
-    return {k: (v[0], np.array(v[1]), np.array(v[2])) for k, v in out.items()}
+        matrix = coord.getMatrix() if is_coords else item.getTransform().getMatrix()
+        # RELION 5 keeps rlnAngle* apart from the matrix (rlnTomoSubtomogram*): reliontomo's items, and the
+        # coordinates its readers make (R5 attributes)
+        angles = [item.getRot(), item.getTilt(), item.getPsi()] if relion5 else \
+            ([getattr(coord, a).get() for a in R5_ANGLES] if is_coords and hasattr(coord, R5_ANGLES[0]) else None)
+        entry = out.setdefault(str(coord.getTomoId()), {
+            "ids": [], "coords": [], "matrices": [], "coords_pixel_size": coord_apix,
+            "shift_pixel_size": coord_apix if is_coords else particles.getSamplingRate(), "relion5_angles": []})
+        entry["ids"].append(str(item.getObjId()))
+        entry["coords"].append([float(v) for v in coord.getPosition(tconst.SCIPION)])
+        entry["matrices"].append(np.asarray(matrix, float).tolist())
+        entry["relion5_angles"].append(angles)
+    for entry in out.values():  # all or none: a set is one kind
+        if any(a is None for a in entry["relion5_angles"]):
+            entry["relion5_angles"] = None
+    return out

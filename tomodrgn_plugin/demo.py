@@ -7,17 +7,14 @@ import os
 import sys
 import time
 
-import numpy as np
-
 PROJECT = "tomodrgn_demo"
 
 
 def main() -> int:
     from pyworkflow.project import Manager
 
-    from tomodrgn_core.analysis.metrics import adjusted_rand_index
-    from tomodrgn_core.simulate import simulate_dataset
     from tomodrgn_plugin.constants import ATTR_CLASS, ATTR_INDEX
+    from tomodrgn_plugin.tests._core import core_eval, simulate
     from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnImportParticles,
                                            ProtTomoDrgnSpatialStats, ProtTomoDrgnSubsetExport,
                                            ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE,
@@ -27,11 +24,13 @@ def main() -> int:
     if manager.hasProject(PROJECT):
         manager.deleteProject(PROJECT)
     project = manager.createProject(PROJECT)
+    project.settings.setProtocolView("Tomography")  # where the tomoDRGN boxes are (not the default SPA view)
+    project.saveSettings()
     os.chdir(project.path)  # pyworkflow resolves run paths relative to the project folder
     data_dir = os.path.join(project.path, "simulated_data")
     print(f"simulating 200 particles of two classes (box 32, 31 tilts; class 1 in clusters) in {data_dir}", flush=True)
-    sim = simulate_dataset(data_dir, n_particles=200, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45,
-                           clustered_class=1)
+    sim = simulate(data_dir, n_particles=200, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45,
+                   clustered_class=1)  # the core's CLI
     fast = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False)
 
     def run(cls, **kw):
@@ -51,7 +50,9 @@ def main() -> int:
     an = run(ProtTomoDrgnAnalyze, inputModel=vae.outputModel, inputParticles=vae.outputParticles, ksample="auto",
              skipUmap=False, useGpu=False)
     labels = {getattr(p, ATTR_INDEX).get(): getattr(p, ATTR_CLASS).get() for p in an.outputParticles}
-    ari = adjusted_rand_index(np.load(sim["labels"]), [labels[i] for i in range(len(labels))])
+    ari = core_eval("from tomodrgn_core.analysis.metrics import adjusted_rand_index\n"
+                    "result = adjusted_rand_index(np.load(truth), np.array(pred))", truth=str(sim["labels"]),
+                    pred=[labels[i] for i in range(len(labels))])
     print(f"  k-means classes vs the simulated truth: adjusted Rand index {ari:.2f}")
     run(ProtTomoDrgnValidateSelection, inputModel=vae.outputModel, inputSelection=an.outputClasses, classIds="1",
         useGpu=False)

@@ -53,7 +53,7 @@ class TomoDrgnModel(EMObject):
 
     def savedEpochs(self) -> list:
         """Epochs with saved weights in the run folder (0-based, as in the file names)."""
-        from tomodrgn_core.analysis.rundir import WEIGHTS, epochs_with
+        from tomodrgn_core.runfiles import WEIGHTS, epochs_with
         return epochs_with(self.getWorkDir(), WEIGHTS)
 
     def getTrainingStar(self):

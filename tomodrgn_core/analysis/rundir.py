@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +10,7 @@ import yaml
 from ..errors import TomoDrgnInputError
 
 
-WEIGHTS = r"weights\.(\d+)\.pkl"  # a checkpoint file name; its group is the epoch
-
-
-def epochs_with(workdir, pattern: str = r"z\.(\d+)\.train\.pkl") -> list[int]:
-    """Sorted epochs for which a file matching ``pattern`` (one integer group) exists."""
-    workdir = Path(workdir)
-    return sorted(int(m.group(1)) for p in workdir.glob("*") if (m := re.fullmatch(pattern, p.name)))
+from ..runfiles import WEIGHTS, epochs_with  # noqa: E402,F401  (pure: the Scipion plugin imports it there)
 
 
 def resolve_epoch(workdir, epoch: int, pattern: str = r"z\.(\d+)\.train\.pkl") -> int:

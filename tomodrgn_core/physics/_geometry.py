@@ -33,9 +33,17 @@ RELION 5 / WarpTools optimisation sets (per-tilt poses from the tomograms STAR)
     composed without a mirror, exactly as RELION and the reference tomoDRGN compose them.
 
 Scipion (scipion-em-tomo)
-    A Transform's 3x3 is the transpose of RELION's A, and its shift column is the particle's offset from the
-    coordinate in the tomogram frame (scipion-em-reliontomo's convert: rlnOrigin = -shift); see the plugin's
-    ``convert.py``, which calls these functions for everything but Scipion's own matrix layout.
+    Scipion stores M with f'(r) = f(M r) (f the reference, f' the subtomogram boxed at the coordinate):
+    M = [[A^T, A^T o], [0, 1]], A RELION's rotation and o the particle's origin offset in px in the tomogram
+    frame, so the particle's centre (where M r = 0) is coordinate - o: RELION's rule again. This is the matrix
+    scipion-em-reliontomo's readers store (genTransformMatrix) and its writers read back as rlnAngle*/rlnOrigin*
+    (getTransformInfoFromCoordOrSubtomo); ``scipion_matrix`` / ``from_scipion_matrix``. reliontomo's RELION 5
+    items keep only A_sub (rlnTomoSubtomogram*) and the origin o in that matrix, with rlnAngle* (A_p) as separate
+    attributes: their particle pose is A_sub A_p and their offset A_sub o (``relion5_item_pose``). The plugin
+    moves these matrices between Scipion objects and files; every number in them is computed here.
+    Dynamo (scipion-em-dynamo's convert): its table angles (tdrot, tilt, narot; ZXZ) give Scipion's 3x3 as
+    inv(euler_matrix(tdrot, tilt, narot, 'szxz')), so RELION's A is that Euler matrix itself (``dynamo_matrix``),
+    and its shifts point from the coordinate to the particle: offset o = -shift.
 """
 from __future__ import annotations
 
@@ -79,3 +87,53 @@ def shift_images(images: torch.Tensor, shifts_px: torch.Tensor) -> torch.Tensor:
 def centre_images(images: torch.Tensor, origin_px: torch.Tensor) -> torch.Tensor:
     """Images with their particle (at box centre - origin) moved to the box centre: shifted by +origin."""
     return shift_images(images, origin_px)
+
+
+def scipion_matrix(A: np.ndarray, offset_px: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) Scipion Transform matrices of particles with RELION pose A (..., 3, 3) whose centre sits at
+    coordinate - offset_px (..., 3), tomogram frame, px at the set's sampling: [[A^T, A^T offset], [0, 1]]."""
+    A = np.asarray(A, float)
+    M = np.zeros(A.shape[:-2] + (4, 4))
+    M[..., :3, :3] = np.swapaxes(A, -1, -2)
+    M[..., :3, 3] = np.einsum("...ji,...j->...i", A, np.asarray(offset_px, float))
+    M[..., 3, 3] = 1.0
+    return M
+
+
+def from_scipion_matrix(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A (..., 3, 3), offset_px (..., 3)) of Scipion matrices (..., 4, 4) or (..., 3, 4): the inverse of
+    ``scipion_matrix`` (the rotation is orthonormalised first: Scipion stores floats rounded by sqlite)."""
+    M = np.asarray(M, float)
+    u, _, vt = np.linalg.svd(M[..., :3, :3])
+    A = np.swapaxes(u @ vt, -1, -2)
+    return A, np.einsum("...ij,...j->...i", A, M[..., :3, 3])
+
+
+def relion5_item_pose(M: np.ndarray, A_particle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pose A_sub A_p, offset A_sub o) of scipion-em-reliontomo RELION 5 items: their Transform ``M`` holds
+    A_sub and o (rlnTomoSubtomogram*, rlnOrigin*), ``A_particle`` is A_p of their rlnAngle* attributes."""
+    A_sub, origin = from_scipion_matrix(M)
+    return A_sub @ np.asarray(A_particle, float), np.einsum("...ij,...j->...i", A_sub, origin)
+
+
+def dynamo_matrix(tdrot, tilt, narot) -> np.ndarray:
+    """RELION's A (..., 3, 3) of Dynamo table angles (degrees): the static-frame ZXZ Euler matrix
+    Rz(narot) Rx(tilt) Rz(tdrot) (transformations.euler_matrix(..., 'szxz'), as scipion-em-dynamo builds it)."""
+    a, b, c = (np.deg2rad(np.asarray(v, float)) for v in (tdrot, tilt, narot))
+    si, sj, sk, ci, cj, ck = np.sin(a), np.sin(b), np.sin(c), np.cos(a), np.cos(b), np.cos(c)
+    cc, cs, sc, ss = ci * ck, ci * sk, si * ck, si * sk
+    # axes i = z, j = x, k = y of the 'szxz' convention
+    rows = {(2, 2): cj, (2, 0): sj * si, (2, 1): sj * ci, (0, 2): sj * sk, (0, 0): -cj * ss + cc,
+            (0, 1): -cj * cs - sc, (1, 2): -sj * ck, (1, 0): cj * sc + cs, (1, 1): cj * cc - ss}
+    return np.stack([np.stack([rows[(r, q)] for q in range(3)], -1) for r in range(3)], -2)
+
+
+def dynamo_angles(A: np.ndarray) -> np.ndarray:
+    """(..., 3) Dynamo (tdrot, tilt, narot) degrees of RELION poses A: the inverse of ``dynamo_matrix``."""
+    A = np.asarray(A, float)
+    sy = np.hypot(A[..., 2, 0], A[..., 2, 1])
+    regular = sy > 1e-9
+    tdrot = np.where(regular, np.arctan2(A[..., 2, 0], A[..., 2, 1]), np.arctan2(-A[..., 0, 1], A[..., 0, 0]))
+    tilt = np.arctan2(sy, A[..., 2, 2])
+    narot = np.where(regular, np.arctan2(A[..., 0, 2], -A[..., 1, 2]), 0.0)
+    return np.rad2deg(np.stack([tdrot, tilt, narot], -1))

@@ -35,17 +35,19 @@ def simulate_tomogram_tilt_series(n_particles: int = 8, tomo_shape=(256, 256, 64
                                   tilt_step: float = 6.0, dose_per_tilt: float = 3.0, tilt_axis: float = 85.0,
                                   max_shift_px: float = 4.0, snr: float | None = None, seed: int = 0,
                                   defocus=25000.0, coords=None, ctf: bool = False, voltage: float = 300.0,
-                                  cs: float = 2.7, amp_contrast: float = 0.1) -> TomogramSimulation:
+                                  cs: float = 2.7, amp_contrast: float = 0.1,
+                                  class_seed: int | None = None) -> TomogramSimulation:
     """Particles at random positions (inside the volume seen by every tilt unless ``coords`` (n, 3) centred px
     are given), random orientations, classes from tomodrgn_core.simulate's blob models; a dose-symmetric
     tilt series with tilt-axis angle ``tilt_axis`` and random per-tilt alignment shifts; Gaussian noise to
     ``snr`` (None = noiseless). ``ctf``: every tilt image is filtered by its CTF (``defocus`` in A: one value,
     or one per tilt in tilt-angle order, as CTF estimation reports it; no defocus gradient) and its exposure
     attenuation before the noise, and ``direct`` holds -(filtered boxed projections), what an extracted,
-    inverted particle image is (the convention of tomodrgn_core.simulate); else defocus is metadata only."""
+    inverted particle image is (the convention of tomodrgn_core.simulate); else defocus is metadata only.
+    ``class_seed``: draw the class models from this seed instead (the same classes in several tomograms)."""
     rng = np.random.default_rng(seed)
     X, Y, Z = tomo_shape
-    models = _class_models(box, n_classes, rng)
+    models = _class_models(box, n_classes, rng if class_seed is None else np.random.default_rng(class_seed))
     labels = rng.integers(0, n_classes, size=n_particles)
     if coords is None:
         coords = _separated_coords(n_particles, tomo_shape, box, max_shift_px, max_tilt, rng)

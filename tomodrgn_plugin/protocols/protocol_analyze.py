@@ -1,7 +1,6 @@
 """tomoDRGN analyze: PCA/UMAP/k-means of the latent space -> class volumes and k-means classes."""
 import json
 import os
-import pickle
 
 from pwem.objects import SetOfVolumes, Volume
 from pwem.protocols import EMProtocol
@@ -10,7 +9,7 @@ from tomo.objects import SetOfClassesSubTomograms
 
 from .. import Plugin
 from ..constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
-from ..convert import copy_with_attributes, set_star, star_of
+from ..convert import copy_with_attributes, read_csv_columns, set_star, star_of
 from ..objects import TomoDrgnParticles
 from ._gpu import core_env_and_device
 from ._run import run_core
@@ -22,7 +21,7 @@ DEFAULT_K_RANGE = (2, 12)  # as the core's analyze --k-range
 class ProtTomoDrgnAnalyze(EMProtocol):
     """Cluster a trained VAE's latent space (k-means, optional GMM), generate one volume per cluster centre,
     PCA/UMAP plots, and classify the particles."""
-    _label = "tomoDRGN analyze"
+    _label = "analyze latent space"
     _possibleOutputs = {"outputVolumes": SetOfVolumes, "outputClasses": SetOfClassesSubTomograms,
                         "outputParticles": TomoDrgnParticles}
 
@@ -102,8 +101,9 @@ class ProtTomoDrgnAnalyze(EMProtocol):
             v = Volume(os.path.join(self._kdir(), f))
             v.setSamplingRate(apix)
             vols.append(v)
-        with open(os.path.join(self._kdir(), "labels.pkl"), "rb") as fh:
-            labels = pickle.load(fh)
+        # particles.csv: one row per particle of the STAR trained on (column 'index'), its k-means 'cluster'
+        table = read_csv_columns(os.path.join(self._outDir(), "particles.csv"))
+        labels = dict(zip(table["index"].astype(int), table["cluster"].astype(int)))
         labelled = particles.create(self._getPath(), suffix="labelled")  # keeps the input's class
         copy_with_attributes(particles, labelled, labels=labels)
         set_star(labelled, *star_of(particles))

@@ -17,7 +17,7 @@ MODES = ["latent values", "PC traversal", "graph traversal"]
 
 class ProtTomoDrgnGenerateVolumes(EMProtocol):
     """Generate volumes from a trained VAE at given z values, along PCs, or along a nearest-neighbour path."""
-    _label = "tomoDRGN generate volumes"
+    _label = "generate volumes"
     _possibleOutputs = {"outputVolumes": SetOfVolumes}
 
     def _defineParams(self, form):
@@ -83,11 +83,12 @@ class ProtTomoDrgnGenerateVolumes(EMProtocol):
         run_core(self, " ".join(str(a) for a in args + device), env=env)
 
     def createOutputStep(self, *_):
+        import mrcfile
         vols = SetOfVolumes.create(self._getPath())
-        from tomodrgn_core.io import read_volume
         files = sorted(glob.glob(self._getExtraPath("volumes", "*.mrc")) +
                        glob.glob(self._getExtraPath("volumes", "*", "*.mrc")))
-        apix = read_volume(files[0])[1]
+        with mrcfile.open(files[0], header_only=True, permissive=True) as m:
+            apix = float(m.voxel_size.x)
         vols.setSamplingRate(apix)
         for f in files:
             v = Volume(f)

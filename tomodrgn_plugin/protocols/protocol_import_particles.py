@@ -3,6 +3,7 @@ import os
 
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
+from tomo.objects import SetOfCoordinates3D, SetOfTomograms
 
 from ..constants import SOURCE_CHOICES
 from ..convert import RELION5_SET, relion_class
@@ -11,8 +12,11 @@ from ..objects import TomoDrgnParticles
 
 class ProtTomoDrgnImportParticles(EMProtocol):
     """Import particle tilt-image series for tomoDRGN (Warp/M, cryoSRPNT or RELION 5 / WarpTools layout)."""
-    _label = "tomoDRGN import particles"
-    _possibleOutputs = {"outputParticles": TomoDrgnParticles}
+    _label = "import particles"
+    # particles (ours, or reliontomo's RelionSetOfPseudoSubtomograms), their 3D coordinates and the tomograms
+    # those refer to (records from the STAR: name, size, sampling; the file where the STAR names one that exists)
+    _possibleOutputs = {"outputParticles": TomoDrgnParticles, "outputCoordinates": SetOfCoordinates3D,
+                        "outputTomograms": SetOfTomograms}
 
     def _defineParams(self, form):
         form.addSection(label="Input")
@@ -35,32 +39,49 @@ class ProtTomoDrgnImportParticles(EMProtocol):
         return SOURCE_CHOICES[self.sourceSoftware.get()]
 
     def importStep(self):
-        from tomodrgn_core.io import load_particles
-        from tomodrgn_core.errors import TomoDrgnInputError
-        from ..convert import RELION5_SET, fill_particles, fill_relion_particles, relion_class
+        import numpy as np
+        from .. import Plugin
+        from ..sets import coordinate_set, relion_pseudo_subtomograms, tomogram_records
+        from ..convert import fill_particles
+        from ._run import particle_table, run_core
 
         star = self.starFile.get()
-        ps = load_particles(star, self._source(), self.dataDir.get() or None)
-        if self.dataDir.get():
-            # the stacks are not where the STAR says: a copy of it that names them by absolute path, so that
-            # training, analysis and export need no stacks folder of their own
-            written = ps.write(self._getExtraPath("particles_optimisation_set.star" if ps.source == "relion5"
-                                                  else "particles.star"), overwrite=True)
-            star = str(written[-1])  # RELION 5: the optimisation set
-            ps = load_particles(star, ps.source)
-        self.info(f"{ps}: {len(ps.table)} tilt images, {ps.ntilts.min()}-{ps.ntilts.max()} tilts per particle")
+        datadir = self.dataDir.get() or None
+        rows, info = particle_table(self, star, self._source(), datadir=datadir)  # the core reads the STAR
+        if datadir or info["source"] == "relion5":
+            # a copy of the STAR naming the stacks by absolute path, so that training, analysis, export and other
+            # plugins' boxes find them from the Scipion project (RELION 5 names them relative to RELION's project,
+            # and reliontomo reads rlnImageName as written)
+            copy = os.path.abspath(self._getExtraPath("particles_optimisation_set.star" if info["source"] == "relion5"
+                                                      else "particles.star"))
+            every = self._getExtraPath("all_rows.txt")
+            np.savetxt(every, np.arange(info["n_particles"]), fmt="%d")
+            extra = f' --datadir "{datadir}"' if datadir else ""
+            run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {info["source"]}{extra} '
+                           f'--ind "{every}" -o "{copy}" --overwrite')
+            star = copy
+            rows, info = particle_table(self, star, info["source"])
+        self.info(f"{info['n_particles']} particles ({info['source']} layout), {info['n_images']} tilt images, "
+                  f"{info['ntilts_min']}-{info['ntilts_max']} tilts per particle, box {info['box']}, "
+                  f"{info['pixel_size']:g} A/px")
+        if self.asRelionSet and (info["source"] != "relion5" or not info.get("optimisation_set")):
+            raise ValueError(f"{star}: RELION 5 pseudo-subtomograms need a RELION 5 optimisation set -> fix: "
+                             "give the *_optimisation_set.star, or say No")
+        # set-level companions, as other plugins' importers make them: tomogram records and coordinates
+        tomograms = tomogram_records(self._getPath(), info, rows)
+        tomograms.write()
+        coordinates = coordinate_set(self._getPath(), rows, info, tomograms, relion=bool(self.asRelionSet))
+        coordinates.write()
         if self.asRelionSet:
-            if ps.source != "relion5" or not ps.origin.get("optimisation_set"):
-                raise TomoDrgnInputError("RELION 5 pseudo-subtomograms need a RELION 5 optimisation set",
-                                         path=star, fix="give the *_optimisation_set.star, or say No")
-            out = relion_class(RELION5_SET).create(self._getPath())
-            fill_relion_particles(ps, out)
+            out = relion_pseudo_subtomograms(self._getPath(), info, rows, coordinates)
         else:
             out = TomoDrgnParticles.create(self._getPath())
-            out.setStarFile(os.path.abspath(star))
-            out.setSourceSoftware(ps.source)
-            fill_particles(ps, out)
-        self._defineOutputs(outputParticles=out)
+            out.setStarFile(star)
+            out.setSourceSoftware(info["source"])
+            fill_particles(rows, info, out)
+            out.setCoordinates3D(coordinates)
+        self._defineOutputs(outputTomograms=tomograms, outputCoordinates=coordinates, outputParticles=out)
+        self._defineSourceRelation(coordinates, out)
 
     def _validate(self):
         errors = []

@@ -1,21 +1,24 @@
 """tomoDRGN prepare image series: particles picked/aligned by other plugins (SetOfSubTomograms or
 SetOfCoordinates3D) + their aligned SetOfTiltSeries (+ SetOfCTFTomoSeries) -> each particle's 2D tilt images,
-per-tilt pose, defocus and dose in our image-series STAR + .mrcs (tomodrgn_core.tiltseries does the work)."""
+per-tilt pose, defocus and dose in our image-series STAR + .mrcs. This protocol writes what the Scipion objects
+hold into a JSON file; the core (``tomodrgn prepare_image_series``) does the geometry and the extraction."""
+import json
 import os
 
 import pyworkflow.object as pwobj
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
 
-from ..constants import ATTR_INDEX
+from .. import Plugin
 from ..objects import TomoDrgnParticles
+from ._run import run_core
 
 HANDS = ["off", "+1", "-1"]
 
 
 class ProtTomoDrgnPrepareImageSeries(EMProtocol):
     """Extract particle tilt-image series from aligned tilt series for tomoDRGN training."""
-    _label = "tomoDRGN prepare image series"
+    _label = "prepare image series"
     _possibleOutputs = {"outputParticles": TomoDrgnParticles}
 
     def _defineParams(self, form):
@@ -45,67 +48,66 @@ class ProtTomoDrgnPrepareImageSeries(EMProtocol):
     def _star(self):
         return self._getExtraPath("particles_imageseries.star")
 
+    def _spec(self):
+        return self._getExtraPath("tilt_series.json")
+
+    def _table(self):
+        return self._getExtraPath("particle_table.csv")
+
     def extractStep(self):
-        from tomodrgn_core.tiltseries import TomogramParticles, prepare_image_series
-        from ..convert import ctf_table, particle_positions, tilt_geometry
+        from ..convert import ctf_table, particle_spec, tilt_series_spec
 
         ctfs = ctf_table(self.inputCtf.get()) if self.inputCtf.get() is not None else {}
-        ts_apix = self.inputTiltSeries.get().getSamplingRate()
-        positions = particle_positions(self.inputParticles.get(), ts_apix)
-        tomos = []
+        particles = particle_spec(self.inputParticles.get())
+        series = []
         for ts in self.inputTiltSeries.get().iterItems():  # nested sets: read each while iterating
-            if ts.getTsId() not in positions:
+            if ts.getTsId() not in particles:
                 continue
-            ids, xyz, poses = positions.pop(ts.getTsId())
-            stack, geom = tilt_geometry(ts, ctfs.get(ts.getTsId()), self.defocus.get())
-            tomos.append(TomogramParticles(ts.getTsId(), stack, geom, xyz, poses, [str(i) for i in ids]))
-        for tomo_id, (ids, _, _) in positions.items():
-            self.warning(f"{len(ids)} particles of '{tomo_id}' skipped: no tilt series with that id")
+            entry = tilt_series_spec(ts, ctfs.get(ts.getTsId()), self.defocus.get())
+            entry["particles"] = particles.pop(ts.getTsId())
+            series.append(entry)
+        for tomo_id, entry in particles.items():
+            self.warning(f"{len(entry['ids'])} particles of '{tomo_id}' skipped: no tilt series with that id")
         acq = self.inputTiltSeries.get().getAcquisition()
-        report = prepare_image_series(tomos, self.boxSize.get(), self._star(), binning=self.binning.get(),
-                                      invert=bool(self.invert), normalise=bool(self.normalise),
-                                      defocus_hand=[0.0, 1.0, -1.0][self.defocusHand.get()],
-                                      voltage=acq.getVoltage() or 300.0, cs=acq.getSphericalAberration() or 2.7,
-                                      amp_contrast=acq.getAmplitudeContrast() or 0.1, overwrite=True)
-        self.info(f"{report.n_particles} particles, {report.n_images} tilt images -> {report.star}; "
-                  f"{report.dropped_tilts} tilt boxes outside their image dropped")
-        if report.dropped_particles:
-            self.warning(f"{len(report.dropped_particles)} particles have no tilt left and were not written")
+        with open(self._spec(), "w") as f:
+            json.dump({"voltage": acq.getVoltage() or 300.0, "cs": acq.getSphericalAberration() or 2.7,
+                       "amp_contrast": acq.getAmplitudeContrast() or 0.1, "tilt_series": series}, f)
+        args = [Plugin.getProgram("prepare_image_series"), f'"{os.path.abspath(self._spec())}"',
+                "-D", self.boxSize.get(), "--bin", self.binning.get(),
+                "--defocus-hand", [0.0, 1.0, -1.0][self.defocusHand.get()], "-o", f'"{os.path.abspath(self._star())}"',
+                "--table", f'"{os.path.abspath(self._table())}"', "--force"]
+        args += ([] if self.invert else ["--no-invert"]) + ([] if self.normalise else ["--no-normalise"])
+        run_core(self, " ".join(str(a) for a in args))
 
     def createOutputStep(self):
-        from tomodrgn_core.io import load_particles, schema as S
-        from ..convert import fill_particles
+        from ..convert import fill_particles, read_table
 
-        ps = load_particles(self._star(), "warp")
-        first = ps.table.groupby(S.PARTICLE_INDEX)[S.PARTICLE_ID].first()
-        index_of = {int(pid): int(i) for i, pid in first.items()}  # input object id -> row in the STAR
+        from tomo.objects import SetOfCoordinates3D
+
+        rows, info = read_table(self._table())
+        wanted = {r["particle_id"] for r in rows}  # the input's object ids that were written
+        inp = self.inputParticles.get()
+        is_coords = isinstance(inp, SetOfCoordinates3D)
+        # each item keeps its input coordinate (same tomogram, same coordinate set: RELION/Dynamo/tomo boxes can
+        # re-extract it); its Transform is the input's pose and offset at this set's sampling (the core's table)
+        coordinates = {}
+        for item in inp.iterItems():
+            if str(item.getObjId()) in wanted:
+                coord = item if is_coords else item.getCoordinate3D()
+                if coord is not None:
+                    coordinates[str(item.getObjId())] = coord.clone()
         out = TomoDrgnParticles.create(self._getPath())
         out.setStarFile(os.path.abspath(self._star()))
         out.setSourceSoftware("warp")
-        fill_particles(ps, out)  # sampling, acquisition, image location, the lowest-dose tilt's pose
-        # keep the input's own coordinates and alignment so RELION/Dynamo boxes can re-extract and refine
-        inp = self.inputParticles.get()
-        originals = {}
-        for item in inp.iterItems():
-            if int(item.getObjId()) in index_of:
-                originals[index_of[int(item.getObjId())]] = item.clone()
-        final = TomoDrgnParticles.create(self._getPath(), suffix="final")
-        final.copyInfo(out)
-        final.setStarFile(out.getStarFile())
-        final.setSourceSoftware("warp")
-        for sub in out.iterItems():
-            new = sub.clone()
-            orig = originals[getattr(sub, ATTR_INDEX).get()]
-            if hasattr(orig, "getCoordinate3D"):
-                new.setCoordinate3D(orig.getCoordinate3D())
-                new.setTransform(orig.getTransform())
-            else:
-                new.setCoordinate3D(orig)
-            setattr(new, ATTR_INDEX, pwobj.Integer(getattr(sub, ATTR_INDEX).get()))
-            final.append(new)
-        self._defineOutputs(outputParticles=final)
-        self._defineSourceRelation(self.inputParticles, final)
-        self._defineSourceRelation(self.inputTiltSeries, final)
+        fill_particles(rows, info, out, coordinates)
+        coords = self.inputParticles if is_coords else inp.getCoordinates3D(asPointer=True)
+        if coords is not None and coords.hasValue():
+            out.setCoordinates3D(pwobj.Pointer(coords.getObjValue(), extended=coords.getExtended()))
+        else:
+            self.warning("The input subtomograms have no coordinate set: the output has none either.")
+        self._defineOutputs(outputParticles=out)
+        self._defineSourceRelation(self.inputParticles, out)
+        self._defineSourceRelation(self.inputTiltSeries, out)
 
     def _validate(self):
         errors = []
@@ -116,7 +118,11 @@ class ProtTomoDrgnPrepareImageSeries(EMProtocol):
             ts_ids = set(ts.getUniqueValues("_tsId"))
             first = parts.getFirstItem()
             coord = first if not hasattr(first, "getCoordinate3D") else first.getCoordinate3D()
-            if coord is None or coord.getTomoId() not in ts_ids:
+            if coord is None:
+                errors.append("These particles carry no 3D coordinate per item (e.g. RELION 5 pseudo-subtomograms, "
+                              "which are tilt-image series already): train on them directly, or give their "
+                              "coordinate set here.")
+            elif coord.getTomoId() not in ts_ids:
                 errors.append(f"The particles' tomogram '{getattr(coord, 'getTomoId', lambda: None)()}' has no tilt "
                               f"series among {sorted(ts_ids)[:5]}: give the tilt series these particles come from.")
         return errors

@@ -10,7 +10,7 @@ from tomo.objects import SetOfSubTomograms
 from .. import Plugin
 from ..constants import ATTR_CLASS, ATTR_INDEX
 from ..convert import copy_with_attributes, set_star, star_of, star_rows
-from ._run import run_core
+from ._run import run_core, set_names
 
 SELECT = ["classes", "particle indices"]
 
@@ -20,7 +20,7 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
     series, or RELION 5 optimisation set) is the export: RELION 5 / WarpTools / Dynamo re-extract from it.
     The output set has the input's class (reliontomo's pseudo-subtomograms stay so, for RELION 5 protocols);
     its items are 2D particle tilt-image series with their tomogram coordinates, not 3D subtomograms."""
-    _label = "tomoDRGN subset export"
+    _label = "subset export"
     _possibleOutputs = {"outputParticles": SetOfSubTomograms}  # the input's class (ours, or reliontomo's)
 
     def _defineParams(self, form):
@@ -41,7 +41,7 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
         """0-based class numbers from the 1-based text ('1 3', '1,3')."""
         return {int(c) - 1 for c in self.classIds.get().replace(",", " ").split()}
 
-    def _kept(self, items) -> set:
+    def _kept(self, items, names) -> set:
         """STAR rows of the chosen particles that are in this set (an index outside it is not exported)."""
         if self.selectBy.get() == 0:
             wanted = self._wantedClasses()
@@ -49,15 +49,25 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
                     and getattr(it, ATTR_CLASS).get() in wanted}
         text = self.indices.get().strip()
         if os.path.isfile(text):
-            from tomodrgn_core.analysis.selection import read_array
-            chosen = {int(i) for i in read_array(text)}
+            chosen = self._fileIndices(text)
         else:
             chosen = {int(v) for v in text.replace(",", " ").split()}
-        return chosen & set(star_rows(self.inputParticles.get()))
+        return chosen & set(star_rows(self.inputParticles.get(), names))
+
+    def _fileIndices(self, path) -> set:
+        """The indices in a .txt/.npy/.pkl file, read (and checked: range, repeats, tables) by the core's own
+        filter_star, which writes them back as plain text."""
+        star, source = star_of(self.inputParticles.get())
+        check = self._getExtraPath("index_file", "particles.star")
+        os.makedirs(os.path.dirname(check), exist_ok=True)
+        run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} --ind "{path}" '
+                       f'-o "{check}" --overwrite')
+        return {int(v) for v in np.loadtxt(self._getExtraPath("index_file", "particles_ind.txt"), ndmin=1)}
 
     def exportStep(self, *_):
         inp = self.inputParticles.get()
-        keep = self._kept(inp.iterItems())  # iterItems recycles one object: read as we go
+        names = set_names(self, inp)
+        keep = self._kept(inp.iterItems(), names)  # iterItems recycles one object: read as we go
         if not keep:
             raise ValueError("The selection keeps none of this set's particles: check the classes or indices.")
         ind = self._getExtraPath("kept_indices.txt")
@@ -67,7 +77,7 @@ class ProtTomoDrgnSubsetExport(EMProtocol):
         run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
                        f'--ind "{ind}" -o "{out_star}" --overwrite')  # our own folder: re-runnable
         out = inp.create(self._getPath())
-        copy_with_attributes(inp, out, keep=keep)  # renumbered to the rows of the new STAR
+        copy_with_attributes(inp, out, keep=keep, names=names)  # renumbered to the rows of the new STAR
         set_star(out, os.path.abspath(out_star), source)  # reliontomo: the filtered optimisation set
         if hasattr(out, "setNReParticles"):
             out.setNReParticles(len(keep))

@@ -1,19 +1,18 @@
 """tomoDRGN train homogeneous / train VAE: run the core trainer, register a Volume or a model + latent z."""
 import os
-import pickle
 
 import numpy as np
 from pwem.objects import Volume
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import params
-from tomodrgn_core.analysis.rundir import WEIGHTS, epochs_with
+from tomodrgn_core.runfiles import WEIGHTS, epochs_with
 
 from .. import Plugin
 from ..constants import POOLING_CHOICES, TRAIN_DIR
 from ..convert import copy_with_attributes, set_star, star_of, star_rows
 from ..objects import TomoDrgnModel, TomoDrgnParticles
 from ._gpu import core_env_and_device
-from ._run import run_core
+from ._run import run_core, set_names
 
 
 class _ProtTomoDrgnTrainBase(EMProtocol):
@@ -96,7 +95,7 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
         inp = self.inputParticles.get()
         star, source = star_of(inp)
         rows = self._getExtraPath("input_rows.txt")
-        np.savetxt(rows, star_rows(inp), fmt="%d")
+        np.savetxt(rows, star_rows(inp, set_names(self, inp)), fmt="%d")
         run_core(self, f'{Plugin.getProgram("filter_star")} "{star}" --source-software {source} '
                        f'--ind "{rows}" -o "{self._inputStar()}" --overwrite')
 
@@ -155,7 +154,7 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
 
 class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
     """Train a homogeneous tomoDRGN decoder (no latent space): a neural reconstruction of all particles."""
-    _label = "tomoDRGN train homogeneous"
+    _label = "train homogeneous"
     _command = "train_nn"
     _decDim = 512
     _lrSchedule = "cosine"
@@ -181,7 +180,7 @@ class ProtTomoDrgnTrainHomogeneous(_ProtTomoDrgnTrainBase):
 
 class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
     """Train the tomoDRGN variational auto-encoder: a latent embedding per particle + a generative decoder."""
-    _label = "tomoDRGN train VAE"
+    _label = "train VAE"
     _command = "train_vae"
     _possibleOutputs = {"outputModel": TomoDrgnModel, "outputParticles": TomoDrgnParticles}  # or the input's class
 
@@ -206,15 +205,15 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
 
     def createOutputStep(self, *_):
         epoch = self._lastEpoch()
-        with open(os.path.join(self._workDir(), f"z.{epoch}.train.pkl"), "rb") as f:
-            z = pickle.load(f)
+        z = np.load(os.path.join(self._workDir(), f"z.{epoch}.train.npz"))["mu"]  # plain numpy, any version
         model = TomoDrgnModel(workDir=os.path.abspath(self._workDir()))
         model.setLastEpoch(epoch)
         model.setZDim(self.zDim.get())
         inp = self.inputParticles.get()
         out = inp.create(self._getPath())  # the input's class: reliontomo sets stay reliontomo sets
         # z rows follow the STAR trained on (the set's particles, in input order): items are renumbered to it
-        copy_with_attributes(inp, out, z=z, keep=np.loadtxt(self._getExtraPath("input_rows.txt"), ndmin=1).astype(int))
+        copy_with_attributes(inp, out, z=z, keep=np.loadtxt(self._getExtraPath("input_rows.txt"), ndmin=1).astype(int),
+                             names=set_names(self, inp))
         set_star(out, os.path.abspath(self._inputStar()), star_of(inp)[1])
         if hasattr(out, "setNReParticles"):  # reliontomo's own particle count
             out.setNReParticles(out.getSize())

@@ -1,6 +1,7 @@
 """Protocol tests: a real pyworkflow project, the real protocols, simulated data made here (no downloads).
 
-Run with `python -m scipion tests tomodrgn_plugin.tests` (or pytest)."""
+Run with `python -m scipion tests tomodrgn_plugin.tests` (or pytest). Nothing of the core is imported here: the
+core runs in its own Python (tests/_core.py), as in a user's Scipion."""
 import os
 from pathlib import Path
 
@@ -8,9 +9,9 @@ import numpy as np
 import yaml
 from pyworkflow.tests import BaseTest, setupTestProject
 
-from tomodrgn_core.analysis.metrics import map_cc
 from tomodrgn_plugin.constants import ATTR_CLASS, ATTR_INDEX, ATTR_Z
 from tomodrgn_plugin.convert import parse_z
+from tomodrgn_plugin.tests._core import core_eval, simulate, star_locations
 from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnGenerateVolumes, ProtTomoDrgnImportParticles,
                                        ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE)
 
@@ -22,13 +23,14 @@ TINY_VAE = dict(zDim=2, encDimA=16, encLayersA=1, outDimA=8, encDimB=16, encLaye
                 batchSize=8, learningRate=1e-3, useGpu=False, numberOfThreads=1)
 
 
-def star_locations(star) -> dict:
-    """{particle row: (1-based image index, stack)} of each particle's lowest-dose tilt in a STAR, as the
-    import protocol locates its items: how a set's items are matched with the STAR it points at."""
-    from tomodrgn_core.io import load_particles, schema as S
-    t = load_particles(star).table
-    first = t.loc[t.groupby(S.PARTICLE_INDEX)[S.DOSE].idxmin()]
-    return {int(r[S.PARTICLE_INDEX]): (int(r[S.IMAGE_INDEX]) + 1, str(r[S.IMAGE_PATH])) for _, r in first.iterrows()}
+N_PARTICLES = "from tomodrgn_core.io import load_particles\nresult = load_particles(star).n_particles"
+CHECK_VOLUMES = """
+from tomodrgn_core.analysis.metrics import map_cc, reference_weights
+from tomodrgn_core.io import read_volume
+gts = [read_volume(p)[0] for p in truth]
+result = {"cc_mean": map_cc(read_volume(vol)[0], 0.5 * (gts[0] + gts[1])) if vol else None,
+          "weights": [reference_weights(read_volume(r)[0], gts).tolist() for r in reps]}
+"""
 
 
 def item_locations(particles) -> dict:
@@ -39,10 +41,9 @@ def item_locations(particles) -> dict:
 class TestTomoDrgnProtocols(BaseTest):
     @classmethod
     def setUpClass(cls):
-        from tomodrgn_core.simulate import simulate_dataset
         setupTestProject(cls)
-        cls.sim = simulate_dataset(cls.getOutputPath("simulated"), n_particles=120, box=32, n_classes=2, snr=0.5,
-                                   seed=0, max_tilt=45, layout="both", overwrite=True)
+        cls.sim = simulate(cls.getOutputPath("simulated"), n_particles=120, box=32, n_classes=2, snr=0.5, seed=0,
+                           max_tilt=45, layout="both")
 
     def _import(self, star, label):
         prot = self.newProtocol(ProtTomoDrgnImportParticles, starFile=str(star), objLabel=label)
@@ -98,7 +99,6 @@ class TestTomoDrgnProtocols(BaseTest):
     def test_import_with_stacks_folder(self):
         """STAR in one folder, stacks in another: the imported set's STAR must find them on its own."""
         import shutil
-        from tomodrgn_core.io import load_particles
 
         alone = Path(self.getOutputPath("star_alone"))
         alone.mkdir(exist_ok=True)
@@ -110,7 +110,7 @@ class TestTomoDrgnProtocols(BaseTest):
         parts = prot.outputParticles
         self.assertEqual(parts.getSize(), 120)
         self.assertNotEqual(parts.getStarFile(), str(star))  # the run's own copy, stacks by absolute path
-        self.assertEqual(load_particles(parts.getStarFile()).n_particles, 120)  # no stacks folder needed
+        self.assertEqual(core_eval(N_PARTICLES, star=parts.getStarFile()), 120)  # no stacks folder needed
         self.assertEqual(item_locations(parts), star_locations(parts.getStarFile()))
 
     def test_import_relion5_fixture(self):
@@ -123,11 +123,8 @@ class TestTomoDrgnProtocols(BaseTest):
         self.assertTrue(first.getCoordinate3D().getTomoId().startswith("Unt_"))
 
     def test_chain_import_train_analyze_subset(self):
-        from tomodrgn_core.io import load_particles, read_volume
-        from tomodrgn_core.analysis.metrics import adjusted_rand_index, reference_weights
-
         truth = np.load(self.sim["labels"])
-        gts = [read_volume(p)[0] for p in self.sim["volumes"]]
+        gts = [str(p) for p in self.sim["volumes"]]
         parts = self._import(self.sim["warp"], "simulated warp")
         self.assertEqual(parts.getSize(), 120)
         r5 = self._import(self.sim["relion5"], "simulated relion5")
@@ -137,8 +134,8 @@ class TestTomoDrgnProtocols(BaseTest):
         nn = self.newProtocol(ProtTomoDrgnTrainHomogeneous, inputParticles=parts, numEpochs=6, checkpoint=3,
                               stepMode=list(ProtTomoDrgnTrainHomogeneous.STEP_MODES).index("CUDA graphs"), **FAST)
         self.launchProtocol(nn)
-        vol = read_volume(nn.outputVolume.getFileName())[0]
-        self.assertGreater(map_cc(vol, 0.5 * (gts[0] + gts[1])), 0.8)
+        self.assertGreater(core_eval(CHECK_VOLUMES, vol=nn.outputVolume.getFileName(), truth=gts, reps=[])["cc_mean"],
+                           0.8)
         cfg = yaml.safe_load(open(nn._getExtraPath("train", "config.yaml")))
         self.assertEqual(cfg["training"]["lr_schedule"], "cosine")  # the homogeneous protocol's default
         self.assertTrue(cfg["args"]["cuda_graph"])
@@ -170,12 +167,17 @@ class TestTomoDrgnProtocols(BaseTest):
         self.assertEqual(an.outputClasses.getSize(), 2)
         labels = {getattr(p, ATTR_INDEX).get(): getattr(p, ATTR_CLASS).get() for p in an.outputParticles}
         pred = np.array([labels[i] for i in range(120)])
-        self.assertGreaterEqual(adjusted_rand_index(truth, pred), 0.9)  # the two simulated classes recovered
+        ari = core_eval("from tomodrgn_core.analysis.metrics import adjusted_rand_index\n"
+                        "result = adjusted_rand_index(np.array(a), np.array(b))", a=truth.tolist(), b=pred.tolist())
+        self.assertGreaterEqual(ari, 0.9)  # the two simulated classes recovered
+        reps, owners = [], []
         for cls in an.outputClasses:
-            rep = read_volume(cls.getRepresentative().getFileName())[0]
+            reps.append(cls.getRepresentative().getFileName())
             members = [getattr(p, ATTR_INDEX).get() for p in cls]
-            own = int(np.bincount(truth[members]).argmax())
-            w = reference_weights(rep, gts)  # the classes share most density: weigh, don't just correlate
+            owners.append(int(np.bincount(truth[members]).argmax()))
+        # the classes share most density: weigh, don't just correlate
+        weights = core_eval(CHECK_VOLUMES, vol=None, truth=gts, reps=reps)["weights"]
+        for w, own in zip(weights, owners):
             self.assertGreater(w[own], w[1 - own])
 
         from tomodrgn_plugin.viewers.viewer_latent import latent_figure
@@ -197,11 +199,29 @@ class TestTomoDrgnProtocols(BaseTest):
         before = item_locations(an.outputParticles)
         self.assertEqual(sorted(got.values()), sorted(before[i] for i in expected))
         self.assertEqual(type(sub.outputParticles), type(an.outputParticles))
+        # a lasso region on the PCA scatter, as drawn in the latent viewer: a polygon around class 2's points
+        from tomodrgn_plugin.convert import read_csv_columns
+        from tomodrgn_plugin.viewers.selection import rows_in_classes, rows_in_region
+        csv = os.path.join(an._outDir(), "particles.csv")
+        t = read_csv_columns(csv)
+        pts = np.column_stack([t["PC1"], t["PC2"]])[t["cluster"] == 1]
+        lo, hi = pts.min(0) - 1e-6, pts.max(0) + 1e-6
+        region = [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])]
+        rows = rows_in_region(csv, region, "PCA")
+        self.assertTrue(set(rows_in_classes(csv, [2])) <= set(rows))  # the box holds the whole class...
+        self.assertGreater(len(rows), 0)
+        lasso = create_subset_protocol(self.proj, an, rows=rows)
+        self.assertEqual(lasso.selectBy.get(), 1)
+        self.launchProtocol(lasso)
+        got = item_locations(lasso.outputParticles)  # ...and the subset exactly the particles in the region
+        self.assertEqual(sorted(got.values()), sorted(before[i] for i in rows))
+        self.assertEqual(got, star_locations(lasso.outputParticles.getStarFile()))
+
         missing = self.newProtocol(ProtTomoDrgnSubsetExport, inputParticles=an.outputParticles, classIds="1 7")
         self.assertIn("No class 7 in these particles: their classes are 1, 2", " ".join(missing.validate()))
-        reread = load_particles(sub.outputParticles.getStarFile())
-        self.assertEqual(reread.n_particles, len(expected))
-        self.assertEqual(int(reread.ntilts.sum()), 31 * len(expected))
+        reread = core_eval("from tomodrgn_core.io import load_particles\nps = load_particles(star)\n"
+                           "result = [ps.n_particles, int(ps.ntilts.sum())]", star=sub.outputParticles.getStarFile())
+        self.assertEqual(reread, [len(expected), 31 * len(expected)])
 
         gen = self.newProtocol(ProtTomoDrgnGenerateVolumes, inputModel=vae.outputModel, zValues="0 0\n1 1")
         self.launchProtocol(gen)
