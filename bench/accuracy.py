@@ -36,14 +36,14 @@ def _accuracy(device: str, extra: list[str]) -> str:
     root = Path(tempfile.mkdtemp(prefix="tomodrgn_accuracy_"))
     two = simulate_dataset(root / "two", n_particles=120, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45)
     vae = ["--zdim", "2", "--enc-dim-A", "64", "--enc-layers-A", "2", "--out-dim-A", "64", "--enc-dim-B", "32",
-           "--enc-layers-B", "4", "--dec-dim", "128", "--dec-layers", "3", "-b", "8", "--lr", "1e-3"]
+           "--enc-layers-B", "4", "--dec-dim", "128", "--dec-layers", "3", "-b", "8", "--lr", "3.54e-4"]
     assert cli(["train_vae", str(two["warp"]), "-o", str(root / "vae"), "-n", "15", "--checkpoint", "15"]
                + vae + weights) == 0
     z = pickle.load(open(root / "vae" / "z.14.train.pkl", "rb"))
     ari = adjusted_rand_index(np.load(two["labels"]), KMeans(2, n_init=10, random_state=0).fit_predict(z))
     one = simulate_dataset(root / "one", n_particles=100, box=32, n_classes=1, snr=0.3, seed=1, max_tilt=45)
     assert cli(["train_nn", str(one["warp"]), "-o", str(root / "nn"), "-n", "16", "--checkpoint", "16",
-                "--dim", "128", "--layers", "3", "-b", "2", "--lr", "3e-3"] + weights) == 0
+                "--dim", "128", "--layers", "3", "-b", "2", "--lr", "2.12e-3"] + weights) == 0
     gt = read_volume(one["volumes"][0])[0]
     vol = read_volume(root / "nn" / "reconstruct.mrc")[0]
     ps = load_particles(one["warp"])

@@ -2,18 +2,21 @@
 gathered into ONE flat decoder call (tilts x points), so no work is spent on masked frequencies; and only
 half of them, since one evaluation at k gives the Hartley values at k and -k (the dose mask is symmetric).
 
-prediction = CTF * dose attenuation * decoder(lattice @ A_tilt, z); squared error optionally weighted per
-frequency by the dose attenuation (--recon-dose-weight) and per tilt by cos(tilt) (--recon-tilt-weight),
-averaged over the points. VAE: + beta * KLD / (D^2 * ntilts) with beta = 1/zdim by default, i.e. the
-paper's KLD weight 1 / (|z| D^2 t) (KLD summed over zdim, averaged over the batch). With --beta-control
-gamma (cryoDRGN's KL-controlled VAE) beta is instead a KLD target: + gamma * (beta - KLD)^2 / (D^2 * ntilts).
+prediction = CTF * decoder(lattice @ A_tilt, z), the paper's forward model (and the reference's); the exposure
+attenuation is NOT multiplied into the prediction: it only weights the squared error per frequency
+(--recon-dose-weight), as cos(tilt) weights it per tilt (--recon-tilt-weight); averaged over the points.
+(Multiplying the prediction by the attenuation as well, as before, gave the same train_nn map on the cryoSRPNT
+fixture: CC 0.743 vs 0.749; README "Where we differ from the reference".)
+VAE: + beta * KLD / P with beta = 1/zdim by default and P the largest number of points decoded for one particle
+of the batch (its kept (tilt, frequency) pairs, origins aside), the reference's normalisation (KLD summed over
+zdim, averaged over the batch). With --beta-control gamma (cryoDRGN's KL-controlled VAE) beta is instead a KLD
+target: + gamma * (beta - KLD)^2 / P. The encoder sees the images phase-flipped by their CTF (Batch.encoder_input).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-
 
 
 @dataclass
@@ -52,26 +55,28 @@ def batch_loss(model, batch, data, beta: "float | torch.Tensor", dose_mask: bool
     mu = logvar = None
     z = None
     if model.zdim:
-        mu, logvar = model.encode(batch.ht)
+        mu, logvar = model.encode(batch.encoder_input())
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample_z else mu
         z = z[:, None, :]  # (B, 1, zdim): broadcast over the particle's points
     ht_k, ht_mk = model.decoder.pair(coords, z)  # Hartley values at k and -k from one evaluation
-    att = torch.exp(-dose[t_idx] * data.inv_2ne_half[h_idx])  # = physics.dose_attenuation at the kept points
     ctf = batch.ctf.reshape(T, Pw)
     target = batch.ht.reshape(T, Pw)
     w_mirror = data.mirror_weight[h_idx]
     # the per-point weights carry no gradient: combine them first, so the backward pass has fewer kernels
-    vf = valid.to(att.dtype)
-    w = vf * att if dose_weight else vf
+    vf = valid.to(ctf.dtype)
+    # = physics.dose_attenuation at the kept points
+    w = vf * torch.exp(-dose[t_idx] * data.inv_2ne_half[h_idx]) if dose_weight else vf
     if tilt_weight:
         w = w * batch.tilt_weight.reshape(T)[t_idx]
-    res_k = (ctf[t_idx, p_idx] * att) * ht_k - target[t_idx, p_idx]
-    res_mk = (ctf[t_idx, m_idx] * att) * ht_mk - target[t_idx, m_idx]
+    res_k = ctf[t_idx, p_idx] * ht_k - target[t_idx, p_idx]
+    res_mk = ctf[t_idx, m_idx] * ht_mk - target[t_idx, m_idx]
     mse = (w * (res_k.square() + w_mirror * res_mk.square())).sum() / ((1 + w_mirror) * vf).sum()
     if model.zdim:
         kld = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
         penalty = beta * kld if beta_control is None else beta_control * (beta - kld) ** 2
-        loss = mse + penalty / (data.D ** 2 * n)
+        # per decoded point of a particle: the largest count in the batch (every kept (tilt, point) pair but the
+        # origins, i.e. 2 x (half-lattice count - n)), as the reference normalises it
+        loss = mse + penalty / (2 * (counts.max() - n)).to(mse.dtype)
     else:
         kld = torch.zeros((), device=mse.device)
         loss = mse

@@ -34,7 +34,8 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
                            "and press Continue: training resumes from the last saved epoch.")
         form.addParam("batchSize", params.IntParam, default=8, label="Batch size (particles)")
         form.addParam("learningRate", params.FloatParam, default=2e-4, expertLevel=params.LEVEL_ADVANCED,
-                      label="Learning rate")
+                      label="Learning rate (batch 1)",
+                      help="the rate at batch size 1; training scales it by sqrt(batch size), as the reference")
         form.addParam("lrSchedule", params.EnumParam, choices=self.LR_SCHEDULES,
                       default=self.LR_SCHEDULES.index(self._lrSchedule), expertLevel=params.LEVEL_ADVANCED,
                       label="Learning rate schedule",
@@ -195,7 +196,8 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
         form.addParam("encLayersB", params.IntParam, default=3, label="Encoder B layers")
         form.addParam("pooling", params.EnumParam, choices=POOLING_CHOICES, default=0, label="Pooling over tilts")
         form.addParam("beta", params.FloatParam, allowsNull=True, expertLevel=params.LEVEL_ADVANCED,
-                      label="KLD weight (beta)", help="default 1/zdim, scaled by 1/(box^2 ntilts) as the paper")
+                      label="KLD weight (beta)",
+                      help="default 1/zdim, divided by the points decoded per particle (as the reference)")
 
     def _archArgs(self):
         args = super()._archArgs() + ["--zdim", self.zDim.get(), "--enc-dim-A", self.encDimA.get(),
