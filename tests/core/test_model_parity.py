@@ -1,7 +1,7 @@
 """Reference flags build the reference tomoDRGN's network and training: layer counts and parameter counts
 written out from its layout (models.py, set_transformer.py), pooling order, phase-flipped encoder input,
-critical exposure below 300 kV, the forward model CTF x V with the attenuation as weight only, the KLD
-normalisation and the learning rate's batch scaling."""
+critical exposure below 300 kV, the forward model CTF x V with the attenuation as weight only, the learning rate's
+batch scaling; and the paper's KLD weight, kept where the reference differs."""
 import math
 
 import numpy as np
@@ -155,18 +155,18 @@ def test_forward_model_is_ctf_times_volume_weighted_by_attenuation(small):
     assert torch.allclose(got, (w * err.square()).mean(), rtol=1e-4)
 
 
-def test_kld_is_normalised_by_the_decoded_points_of_a_particle(small):
+def test_kld_weight_is_the_papers_whatever_the_dose_mask_keeps(small):
+    # 1 / (D^2 t) per unit KLD with and without the dose mask (the reference divides by the kept points instead)
     ps, pre = small
     data = TiltSeriesData(ps, pre)
     torch.manual_seed(0)
     model = build_model(dict(box=data.D, window_points=len(data.coords), ntilts=data.n_sample, zdim=2, dec_dim=16,
                              dec_layers=1, enc_dim_A=8, enc_layers_A=1, out_dim_A=4, enc_dim_B=8, enc_layers_B=1))
     b = data.batch(torch.arange(3), random=False)
-    t = batch_loss(model, b, data, 1e4, dose_mask=False, sample_z=False)
-    # no dose mask: every particle decodes all window points but the origin, of every sampled tilt (the reference
-    # divides by the largest such count in the batch; before: by box^2 x tilts, 1.3x more at box 16)
-    points = b.ht.shape[1] * (len(data.coords) - 1)
-    assert torch.allclose(t.loss - t.mse, 1e4 * t.kld / points, rtol=1e-4)
+    b.dose = b.dose + 200.0  # enough exposure for the mask to drop most points
+    for mask in (False, True):
+        t = batch_loss(model, b, data, 1e4, dose_mask=mask, sample_z=False)
+        assert torch.allclose(t.loss - t.mse, 1e4 * t.kld / (data.D ** 2 * b.ht.shape[1]), rtol=1e-4)
 
 
 def test_soft_window_matches_the_references_shape():
@@ -186,3 +186,41 @@ def test_learning_rate_scales_with_the_square_root_of_the_batch(small, tmp_path)
     assert cfg["lr"] == 1e-3 and np.isclose(cfg["lr_used"], 2e-3)
     opt = torch.load(out / "weights.0.pkl", weights_only=False)["optimizer_state_dict"]
     assert np.isclose(opt["param_groups"][0]["lr"], 2e-3)
+
+
+def test_window_flags_reach_the_preprocessing_and_the_config(small, tmp_path):
+    from tomodrgn_core.commands import _train_args
+    from tomodrgn_core.data._window import WINDOW
+    assert (_train_args.WINDOW_INNER, _train_args.WINDOW_OUTER) == WINDOW  # the CLI's copy of the defaults
+    ps, _ = small
+    base = ["train_nn", str(ps.star_path), "-n", "1", "--dim", "16", "--layers", "1", "--device", "cpu"]
+    assert cli(base + ["-o", str(tmp_path / "w")]) == 0
+    assert cli(base + ["-o", str(tmp_path / "nw"), "--no-window"]) == 0
+    cw, cn = (yaml.safe_load((tmp_path / d / "config.yaml").read_text())["dataset"] for d in ("w", "nw"))
+    assert cw["window"] == [0.8, 0.9] and cn["window"] is None
+    windowed, plain = np.load(cw["preprocessed"]), np.load(cn["preprocessed"])
+    assert windowed.shape == plain.shape and not np.allclose(windowed, plain)
+
+
+def test_bad_window_and_set_encoder_width_give_one_line_errors(small, tmp_path, capsys):
+    ps, _ = small
+    assert cli(["train_nn", str(ps.star_path), "-o", str(tmp_path / "a"), "--window-r", "0.9", "--window-r-outer",
+                "0.8"]) == 2
+    assert "inner radius < outer radius" in capsys.readouterr().err
+    assert cli(["train_vae", str(ps.star_path), "-o", str(tmp_path / "b"), "--zdim", "2", "--pooling-function",
+                "set_encoder", "--enc-dim-B", "30"]) == 2
+    assert "4 attention heads" in capsys.readouterr().err
+
+
+def test_checkpoint_of_the_shallower_networks_is_refused_in_one_line(small, tmp_path, capsys):
+    ps, _ = small
+    out = tmp_path / "nn"
+    assert cli(["train_nn", str(ps.star_path), "-o", str(out), "-n", "1", "--dim", "16", "--layers", "1",
+                "--device", "cpu"]) == 0
+    old = torch.load(out / "weights.0.pkl", weights_only=False)
+    del old["config"]["model"]["architecture"]  # as written before the networks matched the reference's depth
+    torch.save(old, tmp_path / "weights.7.pkl")
+    capsys.readouterr()
+    assert cli(["eval_vol", "--weights", str(tmp_path / "weights.7.pkl"), "-o", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "one residual layer fewer" in err and "weights.7.pkl" in err and len(err.splitlines()) == 1

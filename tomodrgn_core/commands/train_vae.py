@@ -16,8 +16,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    choices=["concatenate", "max", "mean", "median", "set_encoder"],
                    help="how the per-tilt encodings are combined")
     p.add_argument("--beta", type=float, default=None,
-                   help="KLD weight (default 1/zdim, divided by the points decoded per particle, as the reference); the KLD "
-                        "target with --beta-control")
+                   help="KLD weight (default 1/zdim, scaled by 1/(D^2 ntilts)); the KLD target with --beta-control")
     p.add_argument("--beta-control", type=float, default=None,
                    help="KL-controlled VAE gamma: penalise gamma * (beta - KLD)^2 instead of beta * KLD")
     p.add_argument("--beta-schedule", default="constant", choices=["constant", "linear", "cyclical"],

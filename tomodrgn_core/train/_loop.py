@@ -290,8 +290,8 @@ def _train(args, zdim: int, dist=None) -> Path:
                           "norm_std": data.norm_std, "preprocessed": str(pre)},
               "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_used": lr,
                            "lr_schedule": lr_schedule, "wd": args.wd,
-                           "beta": beta, "kld_weight": "beta * KLD / points" if beta_control is None
-                           else "beta_control * (beta - KLD)^2 / points",  # points: most decoded for one particle "beta_control": beta_control,
+                           "beta": beta, "kld_weight": "beta * KLD / (box^2 * ntilts)" if beta_control is None
+                           else "beta_control * (beta - KLD)^2 / (box^2 * ntilts)", "beta_control": beta_control,
                            "beta_schedule": schedule, "beta_schedule_epochs": schedule_epochs,
                            "l_dose_mask": args.l_dose_mask, "recon_dose_weight": args.recon_dose_weight,
                            "recon_tilt_weight": args.recon_tilt_weight, "amp": not args.no_amp, "cpu_amp": getattr(args, "cpu_amp", False),

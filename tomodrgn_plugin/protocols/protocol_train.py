@@ -196,8 +196,7 @@ class ProtTomoDrgnTrainVAE(_ProtTomoDrgnTrainBase):
         form.addParam("encLayersB", params.IntParam, default=3, label="Encoder B layers")
         form.addParam("pooling", params.EnumParam, choices=POOLING_CHOICES, default=0, label="Pooling over tilts")
         form.addParam("beta", params.FloatParam, allowsNull=True, expertLevel=params.LEVEL_ADVANCED,
-                      label="KLD weight (beta)",
-                      help="default 1/zdim, divided by the points decoded per particle (as the reference)")
+                      label="KLD weight (beta)", help="default 1/zdim, scaled by 1/(box^2 ntilts) as the paper")
 
     def _archArgs(self):
         args = super()._archArgs() + ["--zdim", self.zDim.get(), "--enc-dim-A", self.encDimA.get(),
