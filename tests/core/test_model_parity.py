@@ -1,7 +1,8 @@
 """Reference flags build the reference tomoDRGN's network and training: layer counts and parameter counts
-written out from its layout (models.py, set_transformer.py), pooling order, phase-flipped encoder input,
-critical exposure below 300 kV, the forward model CTF x V with the attenuation as weight only, the learning rate's
-batch scaling; and the paper's KLD weight, kept where the reference differs."""
+written out from its layout (models.py, set_transformer.py), pooling order, phase-flipped encoder input, the
+real-space window, critical exposure below 300 kV, the learning rate's batch scaling; and where we keep our own
+choice (README "Where we differ"): the forward model with the attenuation in the prediction, the paper's KLD
+weight."""
 import math
 
 import numpy as np
@@ -136,8 +137,9 @@ def test_encoder_sees_phase_flipped_images(small):
     assert (torch.sign(b.ctf) < 0).any()  # the flip does something on these images
 
 
-def test_forward_model_is_ctf_times_volume_weighted_by_attenuation(small):
-    # the paper: prediction CTF x V; the exposure attenuation only weights the squared error (--recon-dose-weight)
+def test_forward_model_is_the_image_formation_weighted_by_attenuation(small):
+    # prediction CTF x attenuation x V (the image formation; the paper and the reference leave the attenuation out of
+    # the prediction, README "Where we differ"), squared error weighted by attenuation x cos(tilt)
     ps, pre = small
     data = TiltSeriesData(ps, pre)
     torch.manual_seed(0)
@@ -151,7 +153,7 @@ def test_forward_model_is_ctf_times_volume_weighted_by_attenuation(small):
     pred = model.decoder(coords)
     att = P.dose_attenuation(b.dose.reshape(-1), data.kmag)
     w = att * b.tilt_weight.reshape(-1, 1)
-    err = b.ctf.reshape(2 * n, -1) * pred - b.ht.reshape(2 * n, -1)
+    err = b.ctf.reshape(2 * n, -1) * att * pred - b.ht.reshape(2 * n, -1)
     assert torch.allclose(got, (w * err.square()).mean(), rtol=1e-4)
 
 
