@@ -67,10 +67,16 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     if not isinstance(ckpt, dict) or "model_state_dict" not in ckpt or "config" not in ckpt:
         raise TomoDrgnInputError("file is not a tomodrgn checkpoint (no model_state_dict/config)", path=path,
                                  fix="give a weights.<epoch>.pkl written by tomodrgn train_vae/train_nn")
+    from .models import ARCHITECTURE
     from .models._decoder import FEATURES
-    if ckpt["config"].get("model", {}).get("decoder_features") != FEATURES:
+    model = ckpt["config"].get("model", {})
+    if model.get("decoder_features") != FEATURES:
         raise TomoDrgnInputError("checkpoint from a pre-release decoder (Fourier features with an extra 2 pi): "
                                  "its volumes would be wrong", path=path, fix="train again with this version")
+    if model.get("architecture") != ARCHITECTURE:
+        raise TomoDrgnInputError("checkpoint from a version whose networks had one residual layer fewer than the "
+                                 "reference tomoDRGN's for the same flags: this version cannot load it", path=path,
+                                 fix="train again with this version")
     return ckpt
 
 
@@ -81,7 +87,7 @@ def embed(model, data, batch_size: int = 64):
     model.eval()
     mus, logvars = [], []
     for b in data.batches(torch.arange(data.n_particles, device=data.index_device).split(batch_size), random=False):
-        mu, logvar = model.encode(b.ht)
+        mu, logvar = model.encode(b.encoder_input())
         mus.append(mu.float().cpu())
         logvars.append(logvar.float().cpu())
     model.train()

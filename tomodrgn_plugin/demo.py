@@ -31,7 +31,7 @@ def main() -> int:
     print(f"simulating 200 particles of two classes (box 32, 31 tilts; class 1 in clusters) in {data_dir}", flush=True)
     sim = simulate(data_dir, n_particles=200, box=32, n_classes=2, snr=0.5, seed=0, max_tilt=45,
                    clustered_class=1)  # the core's CLI
-    fast = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False)
+    fast = dict(batchSize=8, decDim=128, learningRate=3.54e-4, sampleNtilts=10, useGpu=False)
 
     def run(cls, **kw):
         prot = project.newProtocol(cls, **kw)

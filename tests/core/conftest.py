@@ -7,7 +7,7 @@ from tomodrgn_core.simulate import simulate_dataset
 
 FAST_VAE = ["--zdim", "2", "--enc-dim-A", "64", "--enc-layers-A", "2", "--out-dim-A", "64", "--enc-dim-B", "32",
             "--enc-layers-B", "4", "--dec-dim", "128", "--dec-layers", "3", "-b", "8", "--l-dose-mask",
-            "--recon-dose-weight", "--recon-tilt-weight", "--lr", "1e-3", "--sample-ntilts", "10", "--device", "cpu"]
+            "--recon-dose-weight", "--recon-tilt-weight", "--lr", "3.54e-4", "--sample-ntilts", "10", "--device", "cpu"]
 
 
 @pytest.fixture(scope="session")

@@ -181,8 +181,9 @@ def test_premultiplied_images_are_divided_by_their_ctf_into_plain_ones(tmp_path)
     premult.table[S.CTF_PREMULTIPLIED] = True
     premult.images = lambda rows: premult_images[rows]
     premult.star_path = plain.star_path
-    a = np.load(preprocess(plain, tmp_path / "a", invert_data=True, log=lambda m: None))
-    b = np.load(preprocess(premult, tmp_path / "b", invert_data=True, log=lambda m: None))
+    # (without the real-space window, which does not commute with the CTF: the division itself is checked here)
+    a = np.load(preprocess(plain, tmp_path / "a", invert_data=True, log=lambda m: None, window=None))
+    b = np.load(preprocess(premult, tmp_path / "b", invert_data=True, log=lambda m: None, window=None))
     ctf2 = ctf_full[:, window_mask(D)].square().numpy()
     above = ctf2 > PREMULTIPLIED_CTF2_FLOOR
     assert above.mean() > 0.9  # most of the lattice: the comparison covers the data

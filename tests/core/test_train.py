@@ -45,7 +45,7 @@ def kmeans2(z):
 def test_train_nn_reconstructs_ground_truth_and_beats_backprojection(one_class, tmp_path):
     out = tmp_path / "nn"
     args = ["train_nn", str(one_class["warp"]), "-o", str(out), "-n", "16", "--dim", "128", "--layers", "3", "-b", "2",
-            "--l-dose-mask", "--recon-dose-weight", "--recon-tilt-weight", "--lr", "3e-3", "--sample-ntilts", "10",
+            "--l-dose-mask", "--recon-dose-weight", "--recon-tilt-weight", "--lr", "2.12e-3", "--sample-ntilts", "10",
             "--checkpoint", "8", "--device", "cpu"]
     assert cli(args) == 0
     for name in ("config.yaml", "run.log", "losses.csv", "weights.7.pkl", "weights.15.pkl", "reconstruct.7.mrc",
@@ -70,7 +70,7 @@ def test_train_nn_reconstructs_ground_truth_and_beats_backprojection(one_class, 
     losses = np.loadtxt(out / "losses.csv", delimiter=",", skiprows=1)
     assert losses.shape == (16, 6) and losses[-1, 1] < losses[0, 1]
     cfg = yaml.safe_load(open(out / "config.yaml"))
-    assert cfg["args"]["lr"] == 3e-3 and cfg["model"]["zdim"] == 0 and cfg["dataset"]["box"] == 32
+    assert cfg["args"]["lr"] == 2.12e-3 and cfg["model"]["zdim"] == 0 and cfg["dataset"]["box"] == 32
     assert cfg["training"]["lr_schedule"] == "cosine"  # train_nn's default
 
 
@@ -164,7 +164,7 @@ def test_cosine_lr_schedule_resumes_exactly(tiny, tmp_path):
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
     opt = torch.load(tmp_path / "full" / "weights.2.pkl", weights_only=False)["optimizer_state_dict"]
-    lr = float(TINY_VAE[TINY_VAE.index("--lr") + 1]) if "--lr" in TINY_VAE else 2e-4
+    lr = yaml.safe_load((tmp_path / "full" / "config.yaml").read_text())["training"]["lr_used"]  # --lr x sqrt(-b)
     assert opt["param_groups"][0]["lr"] < 0.2 * lr  # decayed by the last step
 
 
@@ -322,9 +322,14 @@ def test_ddp_two_cpu_processes_match_single_process_quality(two_class, tmp_path)
 
 def test_ddp_worker_error_is_one_line(tiny, tmp_path):
     # a rank that stops (here: the loss diverges) must end the run with its one line, not a child traceback
-    cmd = [sys.executable, "-m", "tomodrgn_core", "train_vae", str(tiny["warp"]), "-o", str(tmp_path / "ddp"), "-n",
-           "3", "--lr", "10", "--multigpu", "--ddp-cpu", "2"] + TINY_VAE
-    res = subprocess.run(cmd, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, "-m", "tomodrgn_core", "train_vae", str(tiny["warp"]), "-o", str(tmp_path / "ddp"),
+           "--multigpu", "--ddp-cpu", "2"] + TINY_VAE
+    # one good epoch, then a resumed run at a rate that blows up in its first epoch (a rate that survives epoch 0
+    # and diverges later depends on the network's depth: too fragile to pick)
+    good = subprocess.run(cmd + ["-n", "1"], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=300)
+    assert good.returncode == 0, good.stderr[-2000:]
+    res = subprocess.run(cmd + ["-n", "3", "--load", "latest", "--lr", "10"], env={"PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("tomodrgn train_vae: error: ") and "training diverged" in last and "fix: lower --lr" in last

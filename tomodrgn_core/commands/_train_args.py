@@ -4,6 +4,9 @@ import math
 
 from ..errors import TomoDrgnInputError
 
+# = data._window.WINDOW (not imported: the data package loads torch, and the command-line help must not)
+WINDOW_INNER, WINDOW_OUTER = 0.8, 0.9
+
 
 def add_common(p: argparse.ArgumentParser, default_dec_dim: int, default_lr_schedule: str = "constant") -> None:
     p.add_argument("particles", help="input STAR (Warp/M image series, RELION 5 optimisation set, ...)")
@@ -12,9 +15,18 @@ def add_common(p: argparse.ArgumentParser, default_dec_dim: int, default_lr_sche
     p.add_argument("--datadir", default=None, help="folder holding the image stacks, if not beside the STAR")
     p.add_argument("--ind", default=None, help="pickled/npy particle indices to train on")
     p.add_argument("--uninvert-data", action="store_true", help="do not invert data sign")
+    p.add_argument("--no-window", dest="window", action="store_false",
+                   help="do not multiply the images by the real-space soft window (the reference windows them)")
+    p.add_argument("--window-r", type=float, default=WINDOW_INNER,
+                   help="inner radius of the soft window, in box half-widths (the cosine fall starts here)")
+    p.add_argument("--window-r-outer", type=float, default=WINDOW_OUTER,
+                   help="outer radius of the soft window, in box half-widths (0 from here on)")
     p.add_argument("-n", "--num-epochs", type=int, default=20, help="epochs (numbered from 0)")
     p.add_argument("-b", "--batch-size", type=int, default=1, help="particles per batch")
-    p.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (also when resuming with --load)")
+    p.add_argument("--lr", type=float, default=2e-4,
+                   help="AdamW learning rate at batch size 1, scaled by sqrt(batch size) as the reference scales it "
+                        "(-b 8 trains at 2.83 x --lr); also when resuming with --load. The reference's --lr X "
+                        "(which it doubles for random tilt sampling) is our --lr 2X")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=default_lr_schedule,
                    help="learning rate over the run: constant (the reference), or cosine decay to 1%% of --lr at the "
                         f"last epoch of -n, which lets the model settle instead of jittering on the noise "
@@ -96,6 +108,12 @@ def check_args(args) -> None:
         value = getattr(args, name, None)
         if value is not None and (not math.isfinite(value) or value < 0 or (positive and value == 0)):
             bad(flag, value, "must be a finite number " + ("above 0" if positive else "of at least 0"), fix)
+    if getattr(args, "window", False) and not 0 <= args.window_r < args.window_r_outer:
+        bad("--window-r/--window-r-outer", f"{args.window_r}/{args.window_r_outer}",
+            "the window needs 0 <= inner radius < outer radius", "e.g. --window-r 0.8 --window-r-outer 0.9")
+    if vae and args.pooling_function == "set_encoder" and args.enc_dim_B % 4:
+        bad("--enc-dim-B", args.enc_dim_B, "--pooling-function set_encoder splits it over 4 attention heads",
+            "give a multiple of 4, e.g. --enc-dim-B 64")
     if vae and args.beta_schedule != "constant" and args.beta_schedule_epochs < 1:
         bad("--beta-schedule-epochs", args.beta_schedule_epochs,
             f"--beta-schedule {args.beta_schedule} needs at least 1 epoch", "e.g. --beta-schedule-epochs 10")

@@ -22,8 +22,14 @@ class Batch:
     ht: torch.Tensor         # (B, n, Pw) normalised Hartley values in the window
     rot: torch.Tensor        # (B, n, 3, 3) pose of each tilt image
     ctf: torch.Tensor        # (B, n, Pw) CTF in the window
-    dose: torch.Tensor       # (B, n) cumulative exposure
+    dose: torch.Tensor       # (B, n) cumulative exposure, 300 kV-equivalent (physics.equivalent_exposure)
     tilt_weight: torch.Tensor  # (B, n)
+
+    def encoder_input(self) -> torch.Tensor:
+        """What the encoder sees: the images phase-flipped by their CTF's sign, as the reference tomoDRGN encodes
+        them (every Fourier component then carries the sign of the volume's, whatever the defocus). The decoder's
+        target stays ``ht`` itself: the loss compares it with CTF x prediction."""
+        return self.ht * torch.sign(self.ctf)
 
 
 # the share of free memory that the images and their CTFs may take in memory: the rest is for the model
@@ -93,7 +99,9 @@ class TiltSeriesData:
         f32 = dict(device=self.device, dtype=torch.float32)
         self.rot = torch.as_tensor(P.euler_to_matrix(t[S.ROT], t[S.TILT], t[S.PSI]), **f32)
         self.ctf_params = torch.as_tensor(np.array(t[CTF_COLUMNS], dtype=np.float64), **f32)
-        self.dose = torch.as_tensor(np.array(t[S.DOSE], dtype=np.float64), **f32)
+        # the exposure as it acts at 300 kV: Grant & Grigorieff's critical exposure is 0.8x below 300 kV
+        self.dose = P.equivalent_exposure(torch.as_tensor(np.array(t[S.DOSE], dtype=np.float64)),
+                                          torch.as_tensor(np.array(t[S.VOLTAGE], dtype=np.float64))).to(**f32)
         self.tilt_weight = torch.as_tensor(np.array(t[S.TILT_WEIGHT], dtype=np.float64), **f32)
         # tilt draws and row indices live where the images do: on the host when they stream from disk (the rows
         # to read are then known without asking the GPU), on the device otherwise

@@ -1,6 +1,7 @@
 """Once-per-dataset preprocessing, cached on disk and reused by every later run and by analysis.
 
-Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), moved by
+Each tilt image is contrast-inverted (unless ``invert_data`` is False, or it is CTF-premultiplied), multiplied by
+the real-space soft window (data/_window.py; the reference tomoDRGN's, on by default), moved by
 +origin (RELION's origin: the particle sits at box centre - origin; physics/_geometry.py), Hartley-transformed, and its values inside the circular window
 (radius D//2) are stored as one float32 row of a .npy memmap: (n_rows, n_window_points).
 
@@ -21,6 +22,7 @@ import torch
 
 from .. import physics as P
 from ..io import _schema as S
+from ._window import WINDOW, soft_window
 
 
 def window_mask(D: int) -> torch.Tensor:
@@ -34,13 +36,14 @@ CTF_COLUMNS = [S.DEFOCUS_U, S.DEFOCUS_V, S.DEFOCUS_ANGLE, S.VOLTAGE, S.CS, S.AMP
 PREMULTIPLIED_CTF2_FLOOR = 1e-3
 
 
-def cache_key(particle_set, invert_data: bool) -> str:
-    """Identifies a dataset's preprocessing: STAR path + mtime, row count, box, inversion."""
+def cache_key(particle_set, invert_data: bool, window=WINDOW) -> str:
+    """Identifies a dataset's preprocessing: STAR path + mtime, row count, box, inversion, real-space window."""
     st = os.stat(particle_set.star_path)
     premultiplied = int(particle_set.table[S.CTF_PREMULTIPLIED].sum())  # (their sign is kept: see image_sign)
     stamp = [str(Path(particle_set.star_path).resolve()), st.st_mtime_ns, len(particle_set.table),
              particle_set.box, bool(invert_data), premultiplied,
-             "centred-by-plus-origin"]  # caches from before the shift-sign fix (centred by -origin) are not reused
+             "centred-by-plus-origin",  # caches from before the shift-sign fix (centred by -origin) are not reused
+             "window", list(window) if window else None]
     if premultiplied:  # caches written before premultiplied images were divided by their CTF are not reused
         stamp.append("premultiplied-ctf-and-exposure-divided")
     stamp = json.dumps(stamp)
@@ -53,11 +56,13 @@ def cache_key(particle_set, invert_data: bool) -> str:
 CHUNK_BYTES = 4 * 2 ** 20
 
 
-def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | None = None, log=print) -> Path:
-    """Write (or reuse) ``cache_dir/preprocessed.<key>.npy``; returns its path."""
+def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | None = None, log=print,
+               window=WINDOW) -> Path:
+    """Write (or reuse) ``cache_dir/preprocessed.<key>.npy``; returns its path. ``window``: (inner, outer) radii
+    of the real-space soft window (data/_window.py), or None for none."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"preprocessed.{cache_key(particle_set, invert_data)}.npy"
+    path = cache_dir / f"preprocessed.{cache_key(particle_set, invert_data, window)}.npy"
     if path.exists():
         log(f"reusing preprocessed images {path}")
         return path
@@ -80,6 +85,8 @@ def preprocess(particle_set, cache_dir, invert_data: bool = True, chunk: int | N
         for s0 in range(0, n, chunk):
             rows = np.arange(s0, min(n, s0 + chunk))
             img = torch.from_numpy(particle_set.images(rows) * sign[rows, None, None])
+            if window:  # in the box frame, before centring: where the reference windows them
+                img = img * soft_window(D, *window)
             img = P.centre_images(img, torch.from_numpy(np.ascontiguousarray(shifts[rows])))
             ht = P.ht2_center(img).reshape(len(rows), -1)[:, inside]
             if premultiplied[rows].any():

@@ -138,7 +138,7 @@ def embed_particles(model, config, particle_set, batch_size: int = 64, device=No
     ds = config["dataset"]
     pre = Path(ds["preprocessed"])
     if not pre.exists() or Path(particle_set.star_path).resolve() != Path(ds["particles"]):
-        pre = preprocess(particle_set, Path(pre).parent, ds["invert_data"], log=lambda m: None)
+        pre = preprocess(particle_set, Path(pre).parent, ds["invert_data"], log=lambda m: None, window=ds.get("window"))
     data = TiltSeriesData(particle_set, pre, device, lazy=choose_lazy(pre, device, lazy), norm_std=ds["norm_std"],
                           sample_ntilts=config["model"]["ntilts"])
     return embed(model, data, batch_size)

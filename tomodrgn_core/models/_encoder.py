@@ -1,26 +1,28 @@
-"""Tilt-series encoder: encoder A per tilt image -> pooling over the sampled tilts -> encoder B -> (mu, logvar)."""
+"""Tilt-series encoder: encoder A per tilt image -> pooling over the sampled tilts -> encoder B -> (mu, logvar).
+
+As the reference tomoDRGN: the ReLU comes after the pooling (it matters for 'mean'; max, median and
+concatenate commute with it), 'median' is the interpolated median (quantile 0.5), and 'set_encoder' replaces
+pooling AND encoder B by a set transformer of width --enc-dim-B (models/_set_transformer.py).
+"""
 import torch
 from torch import nn
 
 from ._mlp import mlp
+from ._set_transformer import SetTransformer
 
 POOLING = ("concatenate", "max", "mean", "median", "set_encoder")
+SET_HEADS = 4  # the reference's --num-heads default
 
 
-class SetPooling(nn.Module):
-    """Permutation-invariant attention pooling (a set-transformer PMA block with one learned seed)."""
-
-    def __init__(self, dim: int, heads: int = 4):
-        super().__init__()
-        heads = heads if dim % heads == 0 else 1
-        self.seed = nn.Parameter(torch.randn(1, 1, dim) / dim ** 0.5)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.ff = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.ReLU())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, n, d) -> (B, d)
-        q = self.seed.expand(len(x), -1, -1)
-        pooled, _ = self.attn(q, x, x, need_weights=False)
-        return self.ff(pooled[:, 0])
+def _pool(h: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(B, n, d) per-tilt encodings -> (B, n * d) or (B, d)."""
+    if pooling == "concatenate":
+        return h.reshape(len(h), -1)
+    if pooling == "max":
+        return h.max(dim=1).values
+    if pooling == "mean":
+        return h.mean(dim=1)
+    return h.float().quantile(0.5, dim=1)  # median: quantile has no bf16 kernel, and interpolates as the reference
 
 
 class TiltSeriesEncoder(nn.Module):
@@ -31,22 +33,18 @@ class TiltSeriesEncoder(nn.Module):
             raise ValueError(f"pooling must be one of {POOLING}")
         self.pooling, self.ntilts, self.zdim = pooling, ntilts, zdim
         self.encoder_a = mlp(in_dim, enc_dim_A, enc_layers_A, out_dim_A)
-        b_in = out_dim_A * ntilts if pooling == "concatenate" else out_dim_A
-        self.set_pool = SetPooling(out_dim_A) if pooling == "set_encoder" else None
-        self.encoder_b = mlp(b_in, enc_dim_B, enc_layers_B, 2 * zdim)
+        if pooling == "set_encoder":
+            self.encoder_b = SetTransformer(out_dim_A, 2 * zdim, enc_dim_B, SET_HEADS)
+        else:
+            b_in = out_dim_A * ntilts if pooling == "concatenate" else out_dim_A
+            self.encoder_b = mlp(b_in, enc_dim_B, enc_layers_B, 2 * zdim)
 
     def forward(self, ht: torch.Tensor):
         """ht (B, n, Pw) -> mu, logvar (B, zdim)."""
-        h = torch.relu(self.encoder_a(ht))  # (B, n, out_dim_A)
-        if self.pooling == "concatenate":
-            h = h.reshape(len(h), -1)
-        elif self.pooling == "max":
-            h = h.max(dim=1).values
-        elif self.pooling == "mean":
-            h = h.mean(dim=1)
-        elif self.pooling == "median":
-            h = h.median(dim=1).values
+        h = self.encoder_a(ht)  # (B, n, out_dim_A)
+        if self.pooling == "set_encoder":
+            out = self.encoder_b(h)
         else:
-            h = self.set_pool(h)
-        out = self.encoder_b(h).float()
+            out = self.encoder_b(torch.relu(_pool(h, self.pooling)))
+        out = out.float()
         return out[:, : self.zdim], out[:, self.zdim:]

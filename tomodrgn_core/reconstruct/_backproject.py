@@ -77,7 +77,8 @@ def backproject(images: np.ndarray, table: pd.DataFrame, invert_data: bool = Tru
         ht = P.ht2_center(P.centre_images(img, shift)).reshape(len(img), -1)[:, inside]
         att = torch.ones_like(ht)
         if dose_weight:
-            att = P.dose_attenuation(torch.as_tensor(np.array(rows[S.DOSE], dtype=np.float64), device=device), kmag)
+            att = P.dose_attenuation(torch.as_tensor(np.array(rows[S.DOSE], dtype=np.float64), device=device), kmag,
+                                     torch.as_tensor(np.array(rows[S.VOLTAGE], dtype=np.float64), device=device))
         h = att  # what the signal went through: CTF x dose attenuation
         if ctf:
             h = att * P.compute_ctf(lat_in[:, :2] / apix, rows[S.DEFOCUS_U].to_numpy(), rows[S.DEFOCUS_V].to_numpy(),

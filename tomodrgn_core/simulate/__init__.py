@@ -2,11 +2,14 @@
 
 ``simulate(...)`` -> SimulatedDataset in memory; ``simulate_dataset(out_dir, ...)`` writes it as a
 Warp/M image-series STAR and/or a RELION 5 optimisation set plus ground-truth volumes and labels.
+``simulate_from_star(star, maps, labels, out_star, snr, seed)`` projects known maps at the poses, CTFs and
+exposures of a real STAR instead (e.g. a second class for the reference's cryoSRPNT fixture).
 """
 from pathlib import Path
 
 from ._blobs import BlobModel, project_blobs, render_volumes
 from ._dataset import SimulatedDataset, random_rotations, simulate
+from ._from_star import project_volume, remove_domain, simulate_from_star
 from ._tilts import dose_symmetric_scheme
 from ._write import write_ground_truth, write_relion5, write_warp
 
@@ -30,4 +33,5 @@ def simulate_dataset(out_dir, n_particles: int = 100, box: int = 32, n_classes: 
 
 
 __all__ = ["simulate", "simulate_dataset", "SimulatedDataset", "BlobModel", "project_blobs", "render_volumes",
-           "random_rotations", "dose_symmetric_scheme", "write_warp", "write_relion5", "write_ground_truth"]
+           "random_rotations", "dose_symmetric_scheme", "write_warp", "write_relion5", "write_ground_truth",
+           "simulate_from_star", "project_volume", "remove_domain"]

@@ -206,7 +206,7 @@ def _form_images(proj, box, pixel_size, dfu, dfv, dfang, dose, shifts_px, voltag
     for s0 in range(0, len(proj), 2048):
         sl = slice(s0, s0 + 2048)
         f = P.fft2_center(torch.as_tensor(proj[sl], dtype=torch.float64)).reshape(-1, box * box)
-        weight = P.dose_attenuation(torch.as_tensor(dose[sl]), kmag)
+        weight = P.dose_attenuation(torch.as_tensor(dose[sl]), kmag, voltage)
         weight = weight * P.compute_ctf(freqs, dfu[sl], dfv[sl], dfang[sl], voltage, cs, w)
         phase = torch.exp(-2j * torch.pi * (lat @ torch.as_tensor(shifts_px[sl], dtype=torch.float64).T).T)
         img = P.ifft2_center((f * weight * phase).reshape(-1, box, box)).real

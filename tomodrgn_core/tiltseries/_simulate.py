@@ -94,7 +94,7 @@ def _ctf_filter(images: np.ndarray, geom: TiltGeometry, voltage: float, cs: floa
     ky, kx = np.meshgrid(np.fft.fftfreq(H), np.fft.fftfreq(W), indexing="ij")
     freqs = torch.as_tensor(np.stack([kx, ky], -1).reshape(-1, 2) / geom.pixel_size)
     weight = P.compute_ctf(freqs, geom.defocus_u, geom.defocus_v, geom.defocus_angle, voltage, cs, amp_contrast)
-    weight = weight * P.dose_attenuation(torch.as_tensor(np.asarray(geom.dose, float)), freqs.norm(dim=-1))
+    weight = weight * P.dose_attenuation(torch.as_tensor(np.asarray(geom.dose, float)), freqs.norm(dim=-1), voltage)
     f = np.fft.fft2(images.astype(np.float64)) * weight.reshape(nt, H, W).numpy()
     return np.fft.ifft2(f).real.astype(np.float32)
 

@@ -1,5 +1,6 @@
 """Training schedules (--beta-schedule, --lr-schedule) as pure functions of progress (epoch + fraction of the
-epoch done), so a resumed run uses the same values as an uninterrupted one.
+epoch done), so a resumed run uses the same values as an uninterrupted one; and the learning rate's scaling
+with the batch size.
 
 constant: beta throughout. linear: 0 -> beta over the first ``epochs`` epochs, then beta (KL warm-up).
 cyclical: the linear ramp over the first half of every ``epochs``-epoch cycle, beta for the second half
@@ -32,3 +33,10 @@ def lr_at(lr: float, schedule: str, total_epochs: int, progress: float, floor: f
         f = 0.5 * (1 + math.cos(math.pi * min(1.0, progress / total_epochs)))
         return lr * (floor + (1 - floor) * f)
     raise ValueError(f"unknown lr schedule {schedule!r}; one of constant, cosine")
+
+
+def batch_scaled_lr(lr: float, batch_size: int) -> float:
+    """The rate a batch of ``batch_size`` particles trains at, given the rate ``lr`` at batch 1: lr x sqrt(batch),
+    the reference tomoDRGN's rule (its train_vae and train_nn scale --lr so; a batch's gradient is an average, less
+    noisy by sqrt(batch), so it can take a larger step)."""
+    return lr * math.sqrt(batch_size)

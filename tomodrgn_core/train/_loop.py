@@ -21,9 +21,9 @@ from .._proc import proc_kib
 from ..errors import TomoDrgnInputError, one_line
 from ..data import TiltSeriesData, choose_lazy, preprocess, window_mask
 from ..io import load_particles
-from ..models import build_model
+from ..models import ARCHITECTURE, build_model
 from ..models._decoder import FEATURES
-from ._beta import beta_at, lr_at
+from ._beta import batch_scaled_lr, beta_at, lr_at
 from ..checkpoints import check_device, embed, latest_checkpoint, load_checkpoint, save_checkpoint, write_z
 from ._graph import GraphedStep
 from ._loss import TrainStep
@@ -100,7 +100,7 @@ def clear_previous_run(outdir: Path, log) -> None:
 def model_config(args, box: int, ntilts: int, zdim: int) -> dict:
     cfg = dict(box=box, window_points=int(window_mask(box).sum()), ntilts=ntilts, zdim=zdim,
                dec_dim=args.dec_dim, dec_layers=args.dec_layers, feat_sigma=args.feat_sigma, seed=args.seed,
-               decoder_features=FEATURES)
+               decoder_features=FEATURES, architecture=ARCHITECTURE)
     if zdim:
         cfg.update(enc_dim_A=args.enc_dim_A, enc_layers_A=args.enc_layers_A, out_dim_A=args.out_dim_A,
                    enc_dim_B=args.enc_dim_B, enc_layers_B=args.enc_layers_B, pooling=args.pooling_function)
@@ -255,7 +255,8 @@ def _train(args, zdim: int, dist=None) -> Path:
     cache = Path(args.cache_dir) if args.cache_dir else outdir
     if dist and dist.rank != 0:
         dist.barrier()  # rank 0 writes the cache first; the others reuse it
-    pre = preprocess(ps, cache, not args.uninvert_data, log=log)
+    window = (args.window_r, args.window_r_outer) if getattr(args, "window", True) else None
+    pre = preprocess(ps, cache, not args.uninvert_data, log=log, window=window)
     if dist and dist.rank == 0:
         dist.barrier()
     lazy = choose_lazy(pre, device, args.lazy, log)
@@ -266,7 +267,8 @@ def _train(args, zdim: int, dist=None) -> Path:
         data.pad_points = data.max_kept_points(args.l_dose_mask)
     torch.manual_seed(args.seed)  # same initial weights for the same --seed
     model = build_model(mcfg).to(device)
-    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd,
+    lr = batch_scaled_lr(args.lr, args.batch_size)  # --lr is the rate at batch 1, as the reference's
+    optim = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=args.wd,
                               fused=device.type == "cuda")  # one kernel per step on GPU
     beta = (1.0 / zdim if args.beta is None else args.beta) if zdim else 0.0
     beta_control = getattr(args, "beta_control", None) if zdim else None
@@ -277,8 +279,9 @@ def _train(args, zdim: int, dist=None) -> Path:
               "dataset": {"particles": str(Path(args.particles).resolve()), "source_software": ps.source,
                           "datadir": args.datadir, "n_particles": ps.n_particles, "n_tilt_images": len(ps.table),
                           "box": ps.box, "pixel_size": ps.pixel_size, "invert_data": not args.uninvert_data,
+                          "window": list(window) if window else None,
                           "norm_std": data.norm_std, "preprocessed": str(pre)},
-              "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr,
+              "training": {"epochs": args.num_epochs, "batch_size": args.batch_size, "lr": args.lr, "lr_used": lr,
                            "lr_schedule": lr_schedule, "wd": args.wd,
                            "beta": beta, "kld_weight": "beta * KLD / (box^2 * ntilts)" if beta_control is None
                            else "beta_control * (beta - KLD)^2 / (box^2 * ntilts)", "beta_control": beta_control,
@@ -296,7 +299,7 @@ def _train(args, zdim: int, dist=None) -> Path:
         model.load_state_dict(ckpt["model_state_dict"])
         optim.load_state_dict(ckpt["optimizer_state_dict"])
         for group in optim.param_groups:  # the saved state carries the old run's rate: this run's --lr/--wd apply
-            group["lr"], group["weight_decay"] = args.lr, args.wd
+            group["lr"], group["weight_decay"] = lr, args.wd
         start = ckpt["epoch"] + 1
         log(f"resumed from {resume} (epoch {ckpt['epoch']})")
         if not dist or dist.rank == 0:
@@ -320,7 +323,8 @@ def _train(args, zdim: int, dist=None) -> Path:
         torch.backends.cuda.matmul.allow_tf32 = True
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{config['command']}: {ps.n_particles} particles x {data.n_sample} sampled tilts, box {ps.box}, "
-        f"{n_params} parameters, device {device}{' (bf16 autocast)' if amp else ''}")
+        f"{n_params} parameters, device {device}{' (bf16 autocast)' if amp else ''}; learning rate {lr:.3g} "
+        f"(--lr {args.lr:g} x sqrt(batch {args.batch_size}))")
     losses_csv = outdir / "losses.csv"
     if start == 0 and (not dist or dist.rank == 0):
         losses_csv.write_text("epoch,loss,mse,kld,seconds,particles_per_s\n")
@@ -358,7 +362,7 @@ def _train(args, zdim: int, dist=None) -> Path:
             step.beta_t.fill_(beta_at(beta, schedule, schedule_epochs, progress))
             if lr_schedule != "constant":
                 for group in optim.param_groups:
-                    group["lr"] = lr_at(args.lr, lr_schedule, args.num_epochs, progress)
+                    group["lr"] = lr_at(lr, lr_schedule, args.num_epochs, progress)
             # (a graph capture records the casts themselves: autocast may not cache them across steps)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=not graph_step):
                 loss, mse, kld = runner(b)

@@ -33,7 +33,8 @@ class _ProtTomoDrgnTrainBase(EMProtocol):
                            "and press Continue: training resumes from the last saved epoch.")
         form.addParam("batchSize", params.IntParam, default=8, label="Batch size (particles)")
         form.addParam("learningRate", params.FloatParam, default=2e-4, expertLevel=params.LEVEL_ADVANCED,
-                      label="Learning rate")
+                      label="Learning rate (batch 1)",
+                      help="the rate at batch size 1; training scales it by sqrt(batch size), as the reference")
         form.addParam("lrSchedule", params.EnumParam, choices=self.LR_SCHEDULES,
                       default=self.LR_SCHEDULES.index(self._lrSchedule), expertLevel=params.LEVEL_ADVANCED,
                       label="Learning rate schedule",

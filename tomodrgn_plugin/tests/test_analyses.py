@@ -15,7 +15,7 @@ from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnCompareR
                                        ProtTomoDrgnSpatialStats, ProtTomoDrgnTrainVAE, ProtTomoDrgnValidateSelection)
 
 FAST_VAE = dict(zDim=2, encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, batchSize=8, decDim=128,
-                learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
+                learningRate=3.54e-4, sampleNtilts=10, useGpu=False, numberOfThreads=1)
 
 
 class TestTomoDrgnResultChecks(BaseTest):

@@ -21,7 +21,7 @@ FIXTURE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "relion5_war
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
 TOMO_IMPORTS_WORK = sys.version_info < (3, 11)  # scipion-em-tomo's ProtImportTs deadlocks on 3.11/3.12
 TINY_VAE = dict(zDim=2, encDimA=32, encLayersA=1, outDimA=16, encDimB=16, encLayersB=1, decDim=32, decLayers=2,
-                batchSize=8, learningRate=1e-3, useGpu=False, numberOfThreads=1)
+                batchSize=8, learningRate=3.54e-4, useGpu=False, numberOfThreads=1)
 # what a set's STAR says of its particles, read by our own reader: names, centred coordinates (px), poses
 READ_BACK = """
 import csv, subprocess, sys, tempfile, os

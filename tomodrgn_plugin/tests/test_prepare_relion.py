@@ -228,7 +228,7 @@ class TestTomoDrgnPrepareAndRelion(BaseTest):
         self.assertEqual(parts.getFirstItem().getRelionParticleName(), "Unt_083/1")
         vae = self.newProtocol(ProtTomoDrgnTrainVAE, inputParticles=parts, numEpochs=2, checkpoint=1, batchSize=8,
                                zDim=2, encDimA=32, encLayersA=1, outDimA=16, encDimB=16, encLayersB=1, decDim=32,
-                               decLayers=2, learningRate=1e-3, useGpu=False, numberOfThreads=1)
+                               decLayers=2, learningRate=3.54e-4, useGpu=False, numberOfThreads=1)
         self.launchProtocol(vae)
         self.assertEqual(type(vae.outputParticles).__name__, "RelionSetOfPseudoSubtomograms")
         self.assertEqual(len([p for p in vae.outputParticles if len(getattr(p, ATTR_Z).get().split(",")) == 2]), 40)

@@ -17,10 +17,10 @@ from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnGenerate
 
 FIXTURE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "relion5_warptools_small"
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
-FAST = dict(batchSize=8, decDim=128, learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
+FAST = dict(batchSize=8, decDim=128, learningRate=3.54e-4, sampleNtilts=10, useGpu=False, numberOfThreads=1)
 FAST_VAE = dict(zDim=2, encDimA=64, encLayersA=2, outDimA=64, encDimB=32, encLayersB=4, **FAST)
 TINY_VAE = dict(zDim=2, encDimA=16, encLayersA=1, outDimA=8, encDimB=16, encLayersB=1, decDim=16, decLayers=1,
-                batchSize=8, learningRate=1e-3, useGpu=False, numberOfThreads=1)
+                batchSize=8, learningRate=3.54e-4, useGpu=False, numberOfThreads=1)
 
 
 N_PARTICLES = "from tomodrgn_core.io import load_particles\nresult = load_particles(star).n_particles"

@@ -20,7 +20,7 @@ from tomodrgn_plugin.tests._core import core, simulate, star_locations
 # connection closed with an unfinished cursor); tests/run.sh runs these tests in .venv38 (Python 3.8)
 TOMO_IMPORTS_WORK = sys.version_info < (3, 11)
 TINY_VAE = dict(zDim=2, encDimA=32, encLayersA=2, outDimA=32, encDimB=32, encLayersB=2, decDim=64, decLayers=2,
-                batchSize=8, learningRate=1e-3, sampleNtilts=10, useGpu=False, numberOfThreads=1)
+                batchSize=8, learningRate=3.54e-4, sampleNtilts=10, useGpu=False, numberOfThreads=1)
 
 
 class TestTomoDrgnInScipionPython(BaseTest):
