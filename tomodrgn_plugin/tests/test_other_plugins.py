@@ -171,16 +171,8 @@ class TestChainWithTomoBoxes(BaseTest):
         """A SetOfSubTomograms filled by scipion-em-dynamo's own table reader, as its import protocol fills it,
         registered as a finished run's output (as the GUI would have it)."""
         from dynamo.convert import dynTableLine2Subtomo
-        from pwem.protocols import EMProtocol
-        from tomo.objects import SetOfCoordinates3D, SetOfSubTomograms, SubTomogram
-        prot = self.newProtocol(EMProtocol, objLabel="as Dynamo's import")
-        self.saveProtocol(prot)
-        path = Path(self.proj.path) / prot._getPath()
-        path.mkdir(parents=True, exist_ok=True)
-        coords = SetOfCoordinates3D.create(str(path))
-        coords.setPrecedents(tomos)
-        coords.setSamplingRate(10.0)
-        coords.setBoxSize(24)
+        from tomo.objects import SetOfSubTomograms, SubTomogram
+        prot, path, coords = self._stand_in_run("as Dynamo's import", tomos)
         subs = SetOfSubTomograms.create(str(path))
         subs.setSamplingRate(10.0)
         tag = 0
@@ -195,18 +187,26 @@ class TestChainWithTomoBoxes(BaseTest):
         coords.write()
         subs.setCoordinates3D(coords)
         subs.write()
-        prot._defineOutputs(coordinates=coords, subtomograms=subs)
-        prot.setStatus("finished")
-        self.proj._storeProtocol(prot)
+        self._finish(prot, coordinates=coords, subtomograms=subs)
         return prot.subtomograms
 
     def _relion_coordinates(self, tomos):
         """The simulator's RELION 5 coordinates STAR read by scipion-em-reliontomo's own coordinate reader, as its
         importer reads them (registered as a finished run's output)."""
-        from pwem.protocols import EMProtocol
         from reliontomo.convert import createReaderTomo
+        prot, _, coords = self._stand_in_run("as reliontomo's coordinate import", tomos)
+        reader, _ = createReaderTomo(str(self.files / "coordinates" / "particles.star"), isRelion5=True,
+                                     isCoordsStar=True)
+        reader.starFile2Coords3D(coords, tomos, 1.0)
+        coords.write()
+        self._finish(prot, coordinates=coords)
+        return prot.coordinates
+
+    def _stand_in_run(self, label, tomos):
+        """A saved run standing in for another plugin's import, with an empty coordinate set on `tomos`."""
+        from pwem.protocols import EMProtocol
         from tomo.objects import SetOfCoordinates3D
-        prot = self.newProtocol(EMProtocol, objLabel="as reliontomo's coordinate import")
+        prot = self.newProtocol(EMProtocol, objLabel=label)
         self.saveProtocol(prot)
         path = Path(self.proj.path) / prot._getPath()
         path.mkdir(parents=True, exist_ok=True)
@@ -214,14 +214,13 @@ class TestChainWithTomoBoxes(BaseTest):
         coords.setPrecedents(tomos)
         coords.setSamplingRate(10.0)
         coords.setBoxSize(24)
-        reader, _ = createReaderTomo(str(self.files / "coordinates" / "particles.star"), isRelion5=True,
-                                     isCoordsStar=True)
-        reader.starFile2Coords3D(coords, tomos, 1.0)
-        coords.write()
-        prot._defineOutputs(coordinates=coords)
+        return prot, path, coords
+
+    def _finish(self, prot, **outputs):
+        """Register `outputs` as the stand-in run's, finished, as the GUI would show them."""
+        prot._defineOutputs(**outputs)
         prot.setStatus("finished")
         self.proj._storeProtocol(prot)
-        return prot.coordinates
 
     def _launch(self, cls, **kwargs):
         prot = self.newProtocol(cls, **kwargs)
