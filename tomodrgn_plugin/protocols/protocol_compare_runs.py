@@ -15,7 +15,7 @@ class ProtTomoDrgnCompareRuns(EMProtocol):
     """Cluster the latent spaces of two runs on the same particles, match their classes (Hungarian algorithm) and
     report the adjusted Rand index, the share of particles that keep their class and, per matched class pair, the
     FSC between the two runs' class volumes (resolutions at 0.5 and 0.143)."""
-    _label = "tomoDRGN compare runs"
+    _label = "compare runs"
     _possibleOutputs = {"outputFSCs": SetOfFSCs}
 
     def _defineParams(self, form):

@@ -13,7 +13,7 @@ class ProtTomoDrgnSpatialStats(EMProtocol):
     """Class composition per tomogram, nearest-neighbour distances within and between classes (in A, from the
     particles' tomogram coordinates), and whether a class is spatially clustered compared with its labels shuffled
     among the same positions. Classes are numbered as Scipion shows them."""
-    _label = "tomoDRGN spatial statistics"
+    _label = "spatial statistics"
 
     def _defineParams(self, form):
         form.addSection(label="Input")

@@ -17,7 +17,7 @@ class ProtTomoDrgnValidateSelection(EMProtocol):
     """Back-project the selected particles (weighted back-projection, two half sets), generate the decoder's map at
     the selection's mean latent value and at the other particles' mean, and compare: half-map FSC, FSC and CC of
     the back-projection with both decoder maps, and the same margin for a random selection of the same size."""
-    _label = "tomoDRGN validate selection"
+    _label = "validate selection"
     _possibleOutputs = {"outputVolume": Volume, "outputDecoderVolume": Volume, "outputFSCs": SetOfFSCs}
 
     def _defineParams(self, form):
