@@ -16,6 +16,7 @@ from tomodrgn_plugin.protocols import (ProtTomoDrgnAnalyze, ProtTomoDrgnImportPa
                                        ProtTomoDrgnPrepareImageSeries, ProtTomoDrgnSubsetExport,
                                        ProtTomoDrgnTrainHomogeneous, ProtTomoDrgnTrainVAE)
 from tomodrgn_plugin.tests._core import core, core_eval
+from tomodrgn_plugin.tests._project import finish_run, stand_in_run
 
 FIXTURE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "relion5_warptools_small"
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
@@ -187,7 +188,7 @@ class TestChainWithTomoBoxes(BaseTest):
         coords.write()
         subs.setCoordinates3D(coords)
         subs.write()
-        self._finish(prot, coordinates=coords, subtomograms=subs)
+        finish_run(self, prot, coordinates=coords, subtomograms=subs)
         return prot.subtomograms
 
     def _relion_coordinates(self, tomos):
@@ -199,28 +200,18 @@ class TestChainWithTomoBoxes(BaseTest):
                                      isCoordsStar=True)
         reader.starFile2Coords3D(coords, tomos, 1.0)
         coords.write()
-        self._finish(prot, coordinates=coords)
+        finish_run(self, prot, coordinates=coords)
         return prot.coordinates
 
     def _stand_in_run(self, label, tomos):
         """A saved run standing in for another plugin's import, with an empty coordinate set on `tomos`."""
-        from pwem.protocols import EMProtocol
         from tomo.objects import SetOfCoordinates3D
-        prot = self.newProtocol(EMProtocol, objLabel=label)
-        self.saveProtocol(prot)
-        path = Path(self.proj.path) / prot._getPath()
-        path.mkdir(parents=True, exist_ok=True)
+        prot, path = stand_in_run(self, label)
         coords = SetOfCoordinates3D.create(str(path))
         coords.setPrecedents(tomos)
         coords.setSamplingRate(10.0)
         coords.setBoxSize(24)
         return prot, path, coords
-
-    def _finish(self, prot, **outputs):
-        """Register `outputs` as the stand-in run's, finished, as the GUI would show them."""
-        prot._defineOutputs(**outputs)
-        prot.setStatus("finished")
-        self.proj._storeProtocol(prot)
 
     def _launch(self, cls, **kwargs):
         prot = self.newProtocol(cls, **kwargs)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 from pwem.objects import Transform
-from pwem.protocols import EMProtocol
 from pyworkflow.tests import BaseTest, setupTestProject
 
 from tomodrgn_plugin.constants import ATTR_INDEX, ATTR_Z
 from tomodrgn_plugin.protocols import (ProtTomoDrgnImportParticles, ProtTomoDrgnPrepareImageSeries,
                                        ProtTomoDrgnSubsetExport, ProtTomoDrgnTrainVAE)
 from tomodrgn_plugin.tests._core import core, core_eval
+from tomodrgn_plugin.tests._project import finish_run, stand_in_run
 
 FIXTURE = (Path(__file__).resolve().parents[2] / "tests" / "data" / "relion5_warptools_small"
            / "warptools_test_4-tomos_10-ptcls_box-32_angpix-12_optimisation_set.star")
@@ -49,15 +49,8 @@ class TestTomoDrgnPrepareAndRelion(BaseTest):
 
     def _register(self, **outputs):
         """Put sets built in the test into the project as a finished protocol's outputs (as the GUI does)."""
-        prot = self.newProtocol(EMProtocol)
-        self.saveProtocol(prot)
-        path = Path(self.proj.path) / prot._getPath()
-        path.mkdir(parents=True, exist_ok=True)
-        built = {name: make(str(path)) for name, make in outputs.items()}
-        prot._defineOutputs(**built)
-        prot.setStatus("finished")
-        self.proj._storeProtocol(prot)
-        return prot
+        prot, path = stand_in_run(self)
+        return finish_run(self, prot, **{name: make(str(path)) for name, make in outputs.items()})
 
     def _simulated(self, n=5):
         """Files of one simulated tilt series (tomodrgn simulate_tilt_series) and its truth."""
